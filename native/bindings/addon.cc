@@ -1,0 +1,535 @@
+// Node-API glue: unpack and validate arguments, then call a kernel. No arithmetic here.
+//
+// The hot path uses the C Node-API directly (napi_get_typedarray_info costs ~30 ns, against
+// ~125 ns for node-addon-api's As<Float32Array>()); node-addon-api serves module setup.
+// Every refusal is a JavaScript exception naming the argument; nothing is written to any
+// buffer until every argument of the call has been checked.
+#include <napi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../kernels/steps.h"
+
+#ifndef OPTIM_VERSION
+#define OPTIM_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using optim::KernelTable;
+using optim::TensorRef;
+
+// Per-environment (per worker thread) data: the kernel set in use and reusable scratch space,
+// so a step allocates nothing once the scratch has grown to the largest group seen.
+struct Instance {
+  const KernelTable* table = &optim::kernels();
+  std::vector<TensorRef<float>> f32;
+  std::vector<TensorRef<double>> f64;
+};
+
+Instance* instance(napi_env env) {
+  void* data = nullptr;
+  napi_get_instance_data(env, &data);
+  return static_cast<Instance*>(data);
+}
+
+
+// A prepared tensor list: the pointers of a group's buffers, unpacked once. A step through it
+// costs one check per distinct ArrayBuffer, not one unwrap per array: each distinct buffer is
+// represented by the view that reaches furthest into it, and a step refuses to run unless that
+// view still has the data pointer and length it had (a detached buffer reads as length 0, and a
+// shrunk resizable buffer puts its furthest view out of bounds, which also reads as length 0).
+// Holding a reference to one view per buffer keeps every buffer alive while the handle lives.
+struct Prepared {
+  napi_typedarray_type dtype = napi_float32_array;
+  size_t stride = 0;
+  std::vector<TensorRef<float>> f32;
+  std::vector<TensorRef<double>> f64;
+  struct Check {
+    napi_ref ref;  // the ArrayBuffer itself, or for a resizable buffer the furthest view
+    bool resizable;
+    void* data;
+    size_t length;
+  };
+  std::vector<Check> checks;
+};
+
+constexpr napi_type_tag kPreparedTag = {0x6f7074696d707265ULL, 0x7061726564763031ULL};
+
+enum Kind { SGD, ADAGRAD, RMSPROP, ADAM, NADAM, RADAM };
+
+struct KindInfo {
+  const char* name;
+  size_t n_scalars;
+  uint32_t all_flags;
+};
+
+constexpr KindInfo kKinds[] = {
+    {"sgdStep", optim::sgd::N_SCALARS, optim::sgd::F_ALL},
+    {"adagradStep", optim::adagrad::N_SCALARS, optim::adagrad::F_ALL},
+    {"rmspropStep", optim::rmsprop::N_SCALARS, optim::rmsprop::F_ALL},
+    {"adamStep", optim::adam::N_SCALARS, optim::adam::F_ALL},
+    {"nadamStep", optim::nadam::N_SCALARS, optim::nadam::F_ALL},
+    {"radamStep", optim::radam::N_SCALARS, optim::radam::F_ALL},
+};
+
+size_t state_count(Kind kind, uint32_t f) {
+  switch (kind) {
+    case SGD: return (f & optim::sgd::F_MOMENTUM) ? 1 : 0;
+    case ADAGRAD: return 1;
+    case RMSPROP:
+      return 1 + ((f & optim::rmsprop::F_CENTERED) ? 1 : 0) +
+             ((f & optim::rmsprop::F_MOMENTUM) ? 1 : 0);
+    case ADAM: return (f & optim::adam::F_AMSGRAD) ? 3 : 2;
+    case NADAM: return 2;
+    case RADAM: return 2;
+  }
+  return 0;
+}
+
+const char* type_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "typed array";
+  }
+}
+
+napi_value throw_type(napi_env env, const std::string& msg) {
+  napi_throw_type_error(env, "ERR_OPTIM_ARG_TYPE", msg.c_str());
+  return nullptr;
+}
+
+napi_value throw_range(napi_env env, const std::string& msg) {
+  napi_throw_range_error(env, "ERR_OPTIM_ARG_VALUE", msg.c_str());
+  return nullptr;
+}
+
+// Reads a Float64Array argument; false (with an exception pending) if it is anything else.
+bool get_f64_array(napi_env env, napi_value v, const char* fn, const char* arg, double** data,
+                   size_t* len) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
+    throw_type(env, std::string(fn) + ": " + arg + " must be a Float64Array");
+    return false;
+  }
+  napi_typedarray_type type;
+  void* ptr = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, len, &ptr, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array) {
+    throw_type(env, std::string(fn) + ": " + arg + " must be a Float64Array, got " +
+                        type_name(type));
+    return false;
+  }
+  *data = static_cast<double*>(ptr);
+  return true;
+}
+
+bool get_flags(napi_env env, napi_value v, const char* fn, uint32_t all, uint32_t* out) {
+  napi_valuetype t;
+  double d = 0;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
+      napi_get_value_double(env, v, &d) != napi_ok) {
+    throw_type(env, std::string(fn) + ": flags must be a number");
+    return false;
+  }
+  if (!(d >= 0 && d <= all && d == std::floor(d)) || (static_cast<uint32_t>(d) & ~all)) {
+    throw_range(env, std::string(fn) + ": flags must be an integer bitmask within " +
+                         std::to_string(all) + ", got " + std::to_string(d));
+    return false;
+  }
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+// Unpacks list = [p0, g0, s0..., p1, g1, s1..., ...] into `out`. All-or-nothing.
+// Where a view sits in its ArrayBuffer; used to build a Prepared's checks.
+struct ViewInfo {
+  napi_value view;
+  napi_value buffer;
+  char* base;  // start of the ArrayBuffer (data - byteOffset)
+  size_t end;  // byteOffset + byteLength
+  void* data;
+  size_t length;
+};
+
+template <typename T>
+bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const char* fn,
+            napi_typedarray_type want, std::vector<TensorRef<T>>& out,
+            std::vector<ViewInfo>* views = nullptr) {
+  const size_t count = len / stride;
+  out.resize(count);
+  for (size_t i = 0; i < count; i++) {
+    TensorRef<T>& t = out[i];
+    t.s[0] = t.s[1] = t.s[2] = nullptr;
+    for (size_t j = 0; j < stride; j++) {
+      const uint32_t idx = static_cast<uint32_t>(i * stride + j);
+      napi_value el;
+      bool is_ta = false;
+      if (napi_get_element(env, list, idx, &el) != napi_ok ||
+          napi_is_typedarray(env, el, &is_ta) != napi_ok || !is_ta) {
+        throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) +
+                            "] must be a Float32Array or Float64Array");
+        return false;
+      }
+      napi_typedarray_type type;
+      size_t n = 0, offset = 0;
+      void* data = nullptr;
+      if (napi_get_typedarray_info(env, el, &type, &n, &data, nullptr, &offset) != napi_ok) {
+        throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) + "] is unreadable");
+        return false;
+      }
+      if (type != want) {
+        throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) + "] must be a " +
+                            type_name(want) + " like list[0], got " + type_name(type));
+        return false;
+      }
+      if (j == 0) {
+        t.n = n;
+      } else if (n != t.n) {
+        throw_range(env, std::string(fn) + ": list[" + std::to_string(idx) + "] has length " +
+                             std::to_string(n) + ", but its parameter list[" +
+                             std::to_string(i * stride) + "] has length " + std::to_string(t.n));
+        return false;
+      }
+      if (n > 0 && data == nullptr) {
+        throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) +
+                            "] is backed by a detached ArrayBuffer");
+        return false;
+      }
+      if (views && n > 0) {
+        napi_value buffer = nullptr;
+        napi_get_typedarray_info(env, el, &type, &n, &data, &buffer, &offset);
+        views->push_back(
+            {el, buffer, static_cast<char*>(data) - offset, offset + n * sizeof(T), data, n});
+      }
+      T* p = static_cast<T*>(data);
+      if (j == 0) t.p = p;
+      else if (j == 1) t.g = p;
+      else t.s[j - 2] = p;
+    }
+  }
+  return true;
+}
+
+// The dtype of list[0], which every other array of the call must share.
+bool first_type(napi_env env, napi_value list, const char* fn, napi_typedarray_type* type) {
+  napi_value first;
+  bool is_ta = false;
+  *type = napi_int8_array;
+  if (napi_get_element(env, list, 0, &first) == napi_ok &&
+      napi_is_typedarray(env, first, &is_ta) == napi_ok && is_ta) {
+    napi_get_typedarray_info(env, first, type, nullptr, nullptr, nullptr, nullptr);
+  }
+  if (*type == napi_float32_array || *type == napi_float64_array) return true;
+  throw_type(env, std::string(fn) + ": list[0] must be a Float32Array or Float64Array" +
+                      (is_ta ? std::string(", got ") + type_name(*type) : std::string()));
+  return false;
+}
+
+bool is_prepared(napi_env env, napi_value v) {
+  napi_valuetype t;
+  bool tagged = false;
+  return napi_typeof(env, v, &t) == napi_ok && t == napi_object &&
+         napi_check_object_type_tag(env, v, &kPreparedTag, &tagged) == napi_ok && tagged;
+}
+
+// Every buffer of a prepared list must still be where it was when prepared. A fixed-length
+// buffer can only go away by being detached, which is cheap to ask; a resizable one can also
+// shrink, so its furthest view is re-read.
+bool verify(napi_env env, const Prepared& h, const char* fn) {
+  for (const Prepared::Check& c : h.checks) {
+    napi_value v;
+    bool bad = napi_get_reference_value(env, c.ref, &v) != napi_ok || v == nullptr;
+    if (!bad && c.resizable) {
+      size_t n = 0;
+      void* data = nullptr;
+      napi_typedarray_type type;
+      bad = napi_get_typedarray_info(env, v, &type, &n, &data, nullptr, nullptr) != napi_ok ||
+            n != c.length || data != c.data;
+    } else if (!bad) {
+      bool detached = false;
+      bad = napi_is_detached_arraybuffer(env, v, &detached) != napi_ok || detached;
+    }
+    if (bad) {
+      throw_type(env, std::string(fn) +
+                          ": a buffer of the prepared list was detached or resized since it was "
+                          "prepared; prepare the list again");
+      return false;
+    }
+  }
+  return true;
+}
+
+// Whether an ArrayBuffer or SharedArrayBuffer can change size (ES2024 resizable/growable).
+bool is_resizable(napi_env env, napi_value buffer) {
+  const char* keys[] = {"resizable", "growable"};
+  for (const char* key : keys) {
+    napi_value v;
+    bool b = false;
+    if (napi_get_named_property(env, buffer, key, &v) != napi_ok ||
+        napi_get_value_bool(env, v, &b) != napi_ok) {
+      napi_value ex;
+      napi_get_and_clear_last_exception(env, &ex);
+      continue;
+    }
+    if (b) return true;
+  }
+  return false;
+}
+
+template <typename T>
+void run(const optim::KernelSet<T>& ks, Kind kind, const std::vector<TensorRef<T>>& ts,
+         const double* s, uint32_t flags) {
+  const optim::StepFn<T> fns[] = {ks.sgd, ks.adagrad, ks.rmsprop, ks.adam, ks.nadam, ks.radam};
+  const optim::StepFn<T> fn = fns[kind];
+  for (const auto& t : ts) fn(t, s, flags);
+}
+
+template <Kind KIND>
+napi_value Step(napi_env env, napi_callback_info cbinfo) {
+  const KindInfo& k = kKinds[KIND];
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  if (argc != 3) {
+    return throw_type(env, std::string(k.name) + "(list, scalars, flags) takes 3 arguments, got " +
+                               std::to_string(argc));
+  }
+  bool is_array = false;
+  napi_is_array(env, argv[0], &is_array);
+  Prepared* prepared = nullptr;
+  if (!is_array) {
+    if (!is_prepared(env, argv[0]) ||
+        napi_unwrap(env, argv[0], reinterpret_cast<void**>(&prepared)) != napi_ok || !prepared) {
+      return throw_type(env, std::string(k.name) +
+                                 ": list must be an Array of typed arrays or a prepared list");
+    }
+  }
+  uint32_t flags = 0;
+  if (!get_flags(env, argv[2], k.name, k.all_flags, &flags)) return nullptr;
+  double* scalars = nullptr;
+  size_t n_scalars = 0;
+  if (!get_f64_array(env, argv[1], k.name, "scalars", &scalars, &n_scalars)) return nullptr;
+  if (n_scalars != k.n_scalars) {
+    return throw_range(env, std::string(k.name) + ": scalars must have length " +
+                                std::to_string(k.n_scalars) + ", got " + std::to_string(n_scalars));
+  }
+  const size_t stride = 2 + state_count(KIND, flags);
+  // The scalars are copied first: a scalars array aliasing a tensor must not change the
+  // hyperparameters halfway through the update.
+  double s[16];
+  for (size_t i = 0; i < n_scalars; i++) s[i] = scalars[i];
+  Instance* inst = instance(env);
+
+  if (prepared) {
+    if (prepared->stride != stride) {
+      return throw_range(env, std::string(k.name) + ": the prepared list has " +
+                                  std::to_string(prepared->stride - 2) +
+                                  " state buffers per tensor, these flags need " +
+                                  std::to_string(stride - 2));
+    }
+    if (!verify(env, *prepared, k.name)) return nullptr;
+    if (prepared->dtype == napi_float32_array) run(inst->table->f32, KIND, prepared->f32, s, flags);
+    else run(inst->table->f64, KIND, prepared->f64, s, flags);
+    return nullptr;
+  }
+
+  uint32_t len = 0;
+  napi_get_array_length(env, argv[0], &len);
+  if (len % stride != 0) {
+    return throw_range(env, std::string(k.name) + ": list length " + std::to_string(len) +
+                                " is not a multiple of " + std::to_string(stride) +
+                                " (param, grad and " + std::to_string(stride - 2) +
+                                " state buffers per tensor for these flags)");
+  }
+  if (len == 0) return nullptr;
+  napi_typedarray_type type;
+  if (!first_type(env, argv[0], k.name, &type)) return nullptr;
+  if (type == napi_float32_array) {
+    if (!unpack<float>(env, argv[0], len, stride, k.name, type, inst->f32)) return nullptr;
+    run(inst->table->f32, KIND, inst->f32, s, flags);
+  } else {
+    if (!unpack<double>(env, argv[0], len, stride, k.name, type, inst->f64)) return nullptr;
+    run(inst->table->f64, KIND, inst->f64, s, flags);
+  }
+  return nullptr;
+}
+
+// prepare(list, stride): validates a tensor list once and returns a handle that step kernels
+// accept in place of the list (see Prepared).
+napi_value Prepare(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  if (argc != 2) return throw_type(env, "prepare(list, stride) takes 2 arguments");
+  bool is_array = false;
+  napi_is_array(env, argv[0], &is_array);
+  if (!is_array) return throw_type(env, "prepare: list must be an Array of typed arrays");
+  napi_valuetype vt;
+  double d = 0;
+  if (napi_typeof(env, argv[1], &vt) != napi_ok || vt != napi_number) {
+    return throw_type(env, "prepare: stride must be a number");
+  }
+  napi_get_value_double(env, argv[1], &d);
+  if (!(d >= 2 && d <= 5 && d == std::floor(d))) {
+    return throw_range(env, "prepare: stride must be an integer from 2 to 5");
+  }
+  const size_t stride = static_cast<size_t>(d);
+  uint32_t len = 0;
+  napi_get_array_length(env, argv[0], &len);
+  if (len % stride != 0) {
+    return throw_range(env, "prepare: list length " + std::to_string(len) +
+                                " is not a multiple of stride " + std::to_string(stride));
+  }
+  auto* h = new Prepared();
+  h->stride = stride;
+  std::vector<ViewInfo> views;
+  bool ok = true;
+  if (len > 0 && !first_type(env, argv[0], "prepare", &h->dtype)) ok = false;
+  if (ok && h->dtype == napi_float32_array) {
+    ok = unpack<float>(env, argv[0], len, stride, "prepare", h->dtype, h->f32, &views);
+  } else if (ok) {
+    ok = unpack<double>(env, argv[0], len, stride, "prepare", h->dtype, h->f64, &views);
+  }
+  napi_value obj = nullptr;
+  if (ok) ok = napi_create_object(env, &obj) == napi_ok;
+  if (!ok) {
+    delete h;
+    return nullptr;
+  }
+  // One check per distinct ArrayBuffer: the view reaching furthest into it.
+  std::sort(views.begin(), views.end(), [](const ViewInfo& a, const ViewInfo& b) {
+    return a.base != b.base ? std::less<char*>()(a.base, b.base) : a.end > b.end;
+  });
+  for (size_t i = 0; i < views.size(); i++) {
+    if (i > 0 && views[i].base == views[i - 1].base) continue;
+    const bool resizable = is_resizable(env, views[i].buffer);
+    napi_ref ref;
+    napi_create_reference(env, resizable ? views[i].view : views[i].buffer, 1, &ref);
+    h->checks.push_back({ref, resizable, views[i].data, views[i].length});
+  }
+  napi_wrap(
+      env, obj, h,
+      [](napi_env e, void* data, void*) {
+        auto* p = static_cast<Prepared*>(data);
+        for (auto& c : p->checks) napi_delete_reference(e, c.ref);
+        delete p;
+      },
+      nullptr, nullptr);
+  napi_type_tag_object(env, obj, &kPreparedTag);
+  napi_value count;
+  napi_create_uint32(env, static_cast<uint32_t>(len / stride), &count);
+  napi_set_named_property(env, obj, "tensors", count);
+  napi_value nb;
+  napi_create_uint32(env, static_cast<uint32_t>(h->checks.size()), &nb);
+  napi_set_named_property(env, obj, "buffers", nb);
+  return obj;
+}
+
+// axpy(y, x, a): y += a*x, in place; the benchmark's memory-bandwidth probe.
+napi_value Axpy(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
+  if (argc != 3) return throw_type(env, "axpy(y, x, a) takes 3 arguments");
+  napi_typedarray_type ty, tx;
+  size_t ny = 0, nx = 0;
+  void *py = nullptr, *px = nullptr;
+  bool a1 = false, a2 = false;
+  napi_is_typedarray(env, argv[0], &a1);
+  napi_is_typedarray(env, argv[1], &a2);
+  if (!a1 || !a2) return throw_type(env, "axpy: y and x must be Float32Array or Float64Array");
+  napi_get_typedarray_info(env, argv[0], &ty, &ny, &py, nullptr, nullptr);
+  napi_get_typedarray_info(env, argv[1], &tx, &nx, &px, nullptr, nullptr);
+  if (ty != tx || (ty != napi_float32_array && ty != napi_float64_array)) {
+    return throw_type(env, "axpy: y and x must both be Float32Array or both Float64Array");
+  }
+  if (nx != ny) return throw_range(env, "axpy: x and y must have the same length");
+  if (ny > 0 && (!py || !px)) return throw_type(env, "axpy: y or x is detached");
+  napi_valuetype vt;
+  double a = 0;
+  if (napi_typeof(env, argv[2], &vt) != napi_ok || vt != napi_number) {
+    return throw_type(env, "axpy: a must be a number");
+  }
+  napi_get_value_double(env, argv[2], &a);
+  const KernelTable* t = instance(env)->table;
+  if (ty == napi_float32_array) {
+    t->f32.axpy(static_cast<float*>(py), static_cast<const float*>(px), static_cast<float>(a), ny);
+  } else {
+    t->f64.axpy(static_cast<double*>(py), static_cast<const double*>(px), a, ny);
+  }
+  return nullptr;
+}
+
+Napi::Object Info(const Napi::Env& env, const KernelTable* t) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("simd", t->isa);
+  o.Set("fma", t->fma);
+#ifdef OPTIM_HAVE_OPENBLAS
+  o.Set("blas", "openblas");
+#else
+  o.Set("blas", "builtin");
+#endif
+  o.Set("threads", 1);
+  o.Set("version", OPTIM_VERSION);
+  o.Set("bestSimd", optim::kernels().isa);
+  return o;
+}
+
+Napi::Value InfoFn(const Napi::CallbackInfo& info) {
+  return Info(info.Env(), instance(info.Env())->table);
+}
+
+// setIsa(name): switch this environment's kernel set ('avx512' | 'avx2' | 'baseline' | 'best').
+// Returns false, changing nothing, when the CPU or the build lacks it.
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "setIsa(name): name must be a string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  const KernelTable* t = name == "best" ? &optim::kernels() : optim::kernels_for(name.c_str());
+  if (!t) return Napi::Boolean::New(env, false);
+  instance(env)->table = t;
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  napi_set_instance_data(
+      env, new Instance(),
+      [](napi_env, void* data, void*) { delete static_cast<Instance*>(data); }, nullptr);
+  const napi_property_descriptor props[] = {
+      {"sgdStep", nullptr, Step<SGD>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"adagradStep", nullptr, Step<ADAGRAD>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmspropStep", nullptr, Step<RMSPROP>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"adamStep", nullptr, Step<ADAM>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"nadamStep", nullptr, Step<NADAM>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"radamStep", nullptr, Step<RADAM>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"prepare", nullptr, Prepare, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"axpy", nullptr, Axpy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  exports.Set("info", Napi::Function::New(env, InfoFn, "info"));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(optim, Init)

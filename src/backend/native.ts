@@ -1,0 +1,101 @@
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { OptimRangeError, OptimTypeError } from '../errors.js';
+import type { Backend, BackendInfo, PreparedList, TensorList } from './types.js';
+
+/** The raw addon exports (native/bindings/addon.cc). */
+export interface NativeAddon {
+  prepare(list: TensorList, stride: number): PreparedList;
+  sgdStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
+  adagradStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
+  rmspropStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
+  adamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
+  nadamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
+  radamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
+  axpy(y: Float32Array | Float64Array, x: Float32Array | Float64Array, a: number): void;
+  info(): { simd: BackendInfo['simd']; fma: boolean; blas: BackendInfo['blas']; threads: number; version: string; bestSimd: string };
+  setIsa(name: 'avx512' | 'avx2' | 'baseline' | 'best'): boolean;
+}
+
+export interface NativeLoad {
+  backend?: Backend;
+  addon?: NativeAddon;
+  error?: string;
+}
+
+let loaded: NativeLoad | undefined;
+
+/** The package root: the nearest folder above this file holding package.json and binding.gyp. */
+function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'binding.gyp')) && fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(__dirname, '..', '..');
+    dir = up;
+  }
+}
+
+/** The addon throws plain TypeError/RangeError; callers get optim's own subclasses. */
+function translate(e: unknown): unknown {
+  if (e instanceof RangeError) return new OptimRangeError(e.message);
+  if (e instanceof TypeError) return new OptimTypeError(e.message);
+  return e;
+}
+
+type StepFn = (list: TensorList | PreparedList, scalars: Float64Array, flags: number) => void;
+
+function wrapStep(fn: StepFn): StepFn {
+  return (list, scalars, flags) => {
+    try {
+      fn(list, scalars, flags);
+    } catch (e) {
+      throw translate(e);
+    }
+  };
+}
+
+function makeBackend(addon: NativeAddon): Backend {
+  return {
+    name: 'native',
+    info(): BackendInfo {
+      const i = addon.info();
+      return { backend: 'native', simd: i.simd, fma: i.fma, blas: i.blas, threads: i.threads, version: i.version };
+    },
+    prepare(list, stride) {
+      try {
+        return addon.prepare(list, stride);
+      } catch (e) {
+        throw translate(e);
+      }
+    },
+    sgdStep: wrapStep(addon.sgdStep),
+    adagradStep: wrapStep(addon.adagradStep),
+    rmspropStep: wrapStep(addon.rmspropStep),
+    adamStep: wrapStep(addon.adamStep),
+    nadamStep: wrapStep(addon.nadamStep),
+    radamStep: wrapStep(addon.radamStep),
+  };
+}
+
+/**
+ * Loads the addon once (a prebuilt binary from prebuilds/ when one matches, else build/Release)
+ * and reports why when it cannot. Never throws.
+ */
+export function loadNative(): NativeLoad {
+  if (loaded) return loaded;
+  try {
+    const req = createRequire(path.join(packageRoot(), 'package.json'));
+    // OPTIM_ADDON_PATH loads a specific binary (the cmake-js or sanitizer build, in CI).
+    const explicit = process.env.OPTIM_ADDON_PATH;
+    const addon = explicit
+      ? (req(path.resolve(explicit)) as NativeAddon)
+      : (req('node-gyp-build') as (dir: string) => NativeAddon)(packageRoot());
+    loaded = { addon, backend: makeBackend(addon) };
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    loaded = { error: msg };
+  }
+  return loaded;
+}

@@ -1,0 +1,68 @@
+import type { Backend, BackendInfo } from './types.js';
+import { referenceBackend } from './reference.js';
+import { loadNative } from './native.js';
+import { OptimRangeError, OptimStateError } from '../errors.js';
+
+export type BackendName = 'native' | 'reference' | 'auto';
+
+let current: Backend | undefined;
+let fallbackReason: string | undefined;
+let warned = false;
+
+function resolve(name: BackendName): Backend {
+  if (name === 'reference') return referenceBackend;
+  const native = loadNative();
+  if (native.backend) return native.backend;
+  if (name === 'native') {
+    throw new OptimStateError(`the native backend cannot load: ${native.error}`);
+  }
+  fallbackReason = native.error;
+  if (!warned) {
+    warned = true;
+    process.emitWarning(
+      `optim: native addon unavailable, using the pure-TypeScript reference backend (${native.error}). ` +
+        'Build it with `npm rebuild optim` (needs python3, make, g++ and Node headers), ' +
+        'or set OPTIM_BACKEND=reference to silence this warning.',
+      { code: 'OPTIM_NATIVE_UNAVAILABLE' },
+    );
+  }
+  return referenceBackend;
+}
+
+function envChoice(): BackendName {
+  const v = (process.env.OPTIM_BACKEND ?? 'auto').trim().toLowerCase();
+  if (v === '' || v === 'auto') return 'auto';
+  if (v === 'native' || v === 'reference') return v;
+  throw new OptimRangeError(
+    `OPTIM_BACKEND must be 'native', 'reference' or 'auto', got ${JSON.stringify(process.env.OPTIM_BACKEND)}`,
+  );
+}
+
+/** The backend every optimizer and kernel call uses (chosen on first use, then fixed). */
+export function getBackend(): Backend {
+  if (!current) current = resolve(envChoice());
+  return current;
+}
+
+/**
+ * Choose the backend in code: 'native' (throws if the addon cannot load), 'reference', or 'auto'
+ * (native when it loads, else reference with one warning). Returns the backend now in use.
+ */
+export function setBackend(name: BackendName): BackendInfo {
+  if (name !== 'native' && name !== 'reference' && name !== 'auto') {
+    throw new OptimRangeError(`setBackend(name): name must be 'native', 'reference' or 'auto', got ${String(name)}`);
+  }
+  current = resolve(name);
+  return backendInfo();
+}
+
+/** Which backend runs and how: `{ backend, simd, fma, blas, threads, version }`. */
+export function backendInfo(): BackendInfo {
+  const info = getBackend().info();
+  return current === referenceBackend && fallbackReason ? { ...info, fallbackReason } : info;
+}
+
+/** Whether the native addon can be loaded here (without switching to it). */
+export function nativeAvailable(): boolean {
+  return loadNative().backend !== undefined;
+}
