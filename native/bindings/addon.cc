@@ -30,6 +30,18 @@ struct Instance {
   const KernelTable* table = &optim::kernels();
   std::vector<TensorRef<float>> f32;
   std::vector<TensorRef<double>> f64;
+  std::vector<napi_value> vals;
+  // Calls in progress: an element getter can run JavaScript that calls another step while a list
+  // is being read; only the outermost call uses the shared scratch vectors.
+  int depth = 0;
+};
+
+struct DepthGuard {
+  Instance* inst;
+  explicit DepthGuard(Instance* i) : inst(i) { inst->depth++; }
+  ~DepthGuard() { inst->depth--; }
+  DepthGuard(const DepthGuard&) = delete;
+  DepthGuard& operator=(const DepthGuard&) = delete;
 };
 
 Instance* instance(napi_env env) {
@@ -169,8 +181,18 @@ struct ViewInfo {
 
 template <typename T>
 bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const char* fn,
-            napi_typedarray_type want, std::vector<TensorRef<T>>& out,
-            std::vector<ViewInfo>* views = nullptr) {
+            napi_typedarray_type want, std::vector<napi_value>& vals,
+            std::vector<TensorRef<T>>& out, std::vector<ViewInfo>* views = nullptr) {
+  // Pass 1 reads every element. A getter on the list can run any JavaScript (another step, a
+  // transfer that detaches a buffer already seen), so nothing is unwrapped until all are read.
+  vals.resize(len);
+  for (uint32_t idx = 0; idx < len; idx++) {
+    if (napi_get_element(env, list, idx, &vals[idx]) != napi_ok) {
+      throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) + "] is unreadable");
+      return false;
+    }
+  }
+  // Pass 2 unwraps; no JavaScript runs from here until the kernels are done.
   const size_t count = len / stride;
   out.resize(count);
   for (size_t i = 0; i < count; i++) {
@@ -178,10 +200,9 @@ bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const ch
     t.s[0] = t.s[1] = t.s[2] = nullptr;
     for (size_t j = 0; j < stride; j++) {
       const uint32_t idx = static_cast<uint32_t>(i * stride + j);
-      napi_value el;
+      napi_value el = vals[idx];
       bool is_ta = false;
-      if (napi_get_element(env, list, idx, &el) != napi_ok ||
-          napi_is_typedarray(env, el, &is_ta) != napi_ok || !is_ta) {
+      if (napi_is_typedarray(env, el, &is_ta) != napi_ok || !is_ta) {
         throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) +
                             "] must be a Float32Array or Float64Array");
         return false;
@@ -205,6 +226,18 @@ bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const ch
                              std::to_string(n) + ", but its parameter list[" +
                              std::to_string(i * stride) + "] has length " + std::to_string(t.n));
         return false;
+      }
+      if (n == 0) {
+        // A detached buffer reads as length 0; refuse it rather than treat it as empty.
+        napi_value buffer = nullptr;
+        bool detached = false;
+        if (napi_get_typedarray_info(env, el, &type, &n, &data, &buffer, nullptr) == napi_ok &&
+            buffer != nullptr && napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok &&
+            detached) {
+          throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) +
+                              "] is backed by a detached ArrayBuffer");
+          return false;
+        }
       }
       if (n > 0 && data == nullptr) {
         throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) +
@@ -360,11 +393,26 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
   if (len == 0) return nullptr;
   napi_typedarray_type type;
   if (!first_type(env, argv[0], k.name, &type)) return nullptr;
+  DepthGuard guard(inst);
+  if (inst->depth > 1) {
+    // Re-entered from a getter: private scratch, so the outer call's vectors stay intact.
+    std::vector<napi_value> vals;
+    if (type == napi_float32_array) {
+      std::vector<TensorRef<float>> ts;
+      if (!unpack<float>(env, argv[0], len, stride, k.name, type, vals, ts)) return nullptr;
+      run(inst->table->f32, KIND, ts, s, flags);
+    } else {
+      std::vector<TensorRef<double>> ts;
+      if (!unpack<double>(env, argv[0], len, stride, k.name, type, vals, ts)) return nullptr;
+      run(inst->table->f64, KIND, ts, s, flags);
+    }
+    return nullptr;
+  }
   if (type == napi_float32_array) {
-    if (!unpack<float>(env, argv[0], len, stride, k.name, type, inst->f32)) return nullptr;
+    if (!unpack<float>(env, argv[0], len, stride, k.name, type, inst->vals, inst->f32)) return nullptr;
     run(inst->table->f32, KIND, inst->f32, s, flags);
   } else {
-    if (!unpack<double>(env, argv[0], len, stride, k.name, type, inst->f64)) return nullptr;
+    if (!unpack<double>(env, argv[0], len, stride, k.name, type, inst->vals, inst->f64)) return nullptr;
     run(inst->table->f64, KIND, inst->f64, s, flags);
   }
   return nullptr;
@@ -399,12 +447,13 @@ napi_value Prepare(napi_env env, napi_callback_info cbinfo) {
   auto* h = new Prepared();
   h->stride = stride;
   std::vector<ViewInfo> views;
+  std::vector<napi_value> vals;
   bool ok = true;
   if (len > 0 && !first_type(env, argv[0], "prepare", &h->dtype)) ok = false;
   if (ok && h->dtype == napi_float32_array) {
-    ok = unpack<float>(env, argv[0], len, stride, "prepare", h->dtype, h->f32, &views);
+    ok = unpack<float>(env, argv[0], len, stride, "prepare", h->dtype, vals, h->f32, &views);
   } else if (ok) {
-    ok = unpack<double>(env, argv[0], len, stride, "prepare", h->dtype, h->f64, &views);
+    ok = unpack<double>(env, argv[0], len, stride, "prepare", h->dtype, vals, h->f64, &views);
   }
   napi_value obj = nullptr;
   if (ok) ok = napi_create_object(env, &obj) == napi_ok;

@@ -1,0 +1,87 @@
+import { ADAGRAD as K } from '../backend/types.js';
+import type { FloatArray } from '../backend/types.js';
+import { Optimizer } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import { checkBoolean, checkNonNegative } from './validate.js';
+import type { Where } from './validate.js';
+
+export interface AdagradOptions {
+  lr?: number;
+  lrDecay?: number;
+  weightDecay?: number;
+  initialAccumulatorValue?: number;
+  eps?: number;
+  maximize?: boolean;
+}
+
+export interface AdagradGroup extends GroupBase, Required<AdagradOptions> {}
+
+const SPEC: OptimizerSpec<AdagradGroup> = {
+  name: 'Adagrad',
+  kernel: 'adagradStep',
+  defaults: { lr: 1e-2, lrDecay: 0, weightDecay: 0, initialAccumulatorValue: 0, eps: 1e-10, maximize: false },
+  counters: ['step'],
+  requiredBuffers: ['sum'],
+  buffers: ['sum'],
+};
+
+const BUFFERS = ['sum'] as const;
+
+/**
+ * Adagrad, as torch.optim.Adagrad (torch 1.13).
+ *
+ * ```
+ * g_t = ∇f(θ_{t-1})                      (−∇f when maximize)
+ * g_t = g_t + λ θ_{t-1}                  if weightDecay λ ≠ 0
+ * γ̃_t = γ / (1 + (t − 1) η)             (η = lrDecay)
+ * s_t = s_{t-1} + g_t²                   (s_0 = initialAccumulatorValue)
+ * θ_t = θ_{t-1} − γ̃_t g_t / (√s_t + ε)
+ * ```
+ *
+ * Options (default): `lr` γ 1e-2, `lrDecay` 0, `weightDecay` 0, `initialAccumulatorValue` 0,
+ * `eps` 1e-10, `maximize` false. State: `step`, `sum`.
+ *
+ * Against the lecture-book form (Duchi et al.): ε is added outside the square root, and the
+ * learning-rate decay η is torch's addition (0 gives the original).
+ */
+export class Adagrad extends Optimizer<AdagradGroup> {
+  constructor(params: ParamsInput<AdagradOptions>, options: AdagradOptions = {}) {
+    super(params, options, SPEC, K.N_SCALARS);
+  }
+
+  protected override checkHyper(g: AdagradGroup, where: Where): void {
+    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
+    checkNonNegative(g.lrDecay, 'lrDecay', 'Invalid lr_decay value', where);
+    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
+    checkNonNegative(
+      g.initialAccumulatorValue,
+      'initialAccumulatorValue',
+      'Invalid initial_accumulator_value value',
+      where,
+    );
+    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
+    checkBoolean(g.maximize, 'maximize', where);
+  }
+
+  protected override flagsOf(g: AdagradGroup): number {
+    return g.weightDecay !== 0 ? K.F_WD : 0;
+  }
+
+  protected override bufferNames(): readonly string[] {
+    return BUFFERS;
+  }
+
+  protected override initBuffer(_name: string, view: FloatArray, g: AdagradGroup): FloatArray {
+    return view.fill(g.initialAccumulatorValue);
+  }
+
+  protected override fillScalars(g: AdagradGroup, _flags: number, state: ParamState, out: Float64Array): number {
+    const step = (state.step as number) + 1;
+    const clr = g.lr / (1 + (step - 1) * g.lrDecay);
+    out[K.S_WD] = g.weightDecay;
+    out[K.S_NEG_CLR] = -clr;
+    out[K.S_EPS] = g.eps;
+    out[K.S_SIGN] = g.maximize ? -1 : 1;
+    return 0;
+  }
+}

@@ -1,0 +1,116 @@
+import { ADAM as K } from '../backend/types.js';
+import { Optimizer } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import { PowerSequence } from './powi.js';
+import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
+import type { Where } from './validate.js';
+
+export interface AdamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  amsgrad?: boolean;
+  maximize?: boolean;
+  biasCorrection?: boolean;
+}
+
+export interface AdamGroup extends GroupBase, Required<AdamOptions> {}
+
+/** Adam's spec, plus whether weight decay is decoupled (AdamW). */
+export interface AdamSpec extends OptimizerSpec<AdamGroup> {
+  readonly decoupled: boolean;
+}
+
+const ADAM_SPEC: AdamSpec = {
+  name: 'Adam',
+  kernel: 'adamStep',
+  defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, biasCorrection: true },
+  counters: ['step'],
+  requiredBuffers: ['expAvg', 'expAvgSq'],
+  buffers: ['expAvg', 'expAvgSq', 'maxExpAvgSq'],
+  decoupled: false,
+};
+
+const BUFFERS = ['expAvg', 'expAvgSq'] as const;
+const AMSGRAD_BUFFERS = ['expAvg', 'expAvgSq', 'maxExpAvgSq'] as const;
+
+/**
+ * Adam, as torch.optim.Adam (torch 1.13).
+ *
+ * ```
+ * g_t = ∇f(θ_{t-1})                          (−∇f when maximize)
+ * g_t = g_t + λ θ_{t-1}                      if weightDecay λ ≠ 0 (L2, coupled)
+ * m_t = β1 m_{t-1} + (1 − β1) g_t
+ * v_t = β2 v_{t-1} + (1 − β2) g_t²
+ * if amsgrad:  v_t ← v̂_t = max(v̂_{t-1}, v_t)
+ * θ_t = θ_{t-1} − γ/(1 − β1^t) · m_t / (√v_t / √(1 − β2^t) + ε)
+ * ```
+ *
+ * Options (default): `lr` γ 1e-3, `betas` [0.9, 0.999], `eps` 1e-8, `weightDecay` 0,
+ * `amsgrad` false, `maximize` false, `biasCorrection` true. State: `step`, `expAvg`,
+ * `expAvgSq`, and `maxExpAvgSq` (amsgrad).
+ *
+ * Against the lecture-book form (Kingma & Ba, Algorithm 1): the same update, with the bias
+ * corrections folded into the step size and the denominator. `biasCorrection: false` drops them
+ * (θ_t = θ_{t-1} − γ m_t / (√v_t + ε)). Weight decay here is an L2 term added to the gradient;
+ * see AdamW for the decoupled form. AMSGrad keeps the maximum of the raw v_t, not of the
+ * bias-corrected one.
+ */
+export class Adam extends Optimizer<AdamGroup> {
+  /** The subclass's spec: AdamW replaces it. */
+  protected static readonly spec: AdamSpec = ADAM_SPEC;
+  private readonly decoupled: boolean;
+  private readonly beta1Pow = new PowerSequence();
+  private readonly beta2Pow = new PowerSequence();
+
+  constructor(params: ParamsInput<AdamOptions>, options: AdamOptions = {}) {
+    const spec = (new.target as typeof Adam).spec;
+    super(params, options, spec, K.N_SCALARS);
+    this.decoupled = spec.decoupled;
+  }
+
+  protected override checkHyper(g: AdamGroup, where: Where): void {
+    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
+    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
+    checkBetas(g.betas, where);
+    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
+    checkBoolean(g.amsgrad, 'amsgrad', where);
+    checkBoolean(g.maximize, 'maximize', where);
+    checkBoolean(g.biasCorrection, 'biasCorrection', where);
+  }
+
+  protected override flagsOf(g: AdamGroup): number {
+    const wd = g.weightDecay !== 0 ? (this.decoupled ? K.F_DECOUPLED : K.F_WD) : 0;
+    return wd | (g.amsgrad ? K.F_AMSGRAD : 0);
+  }
+
+  protected override bufferNames(flags: number): readonly string[] {
+    return flags & K.F_AMSGRAD ? AMSGRAD_BUFFERS : BUFFERS;
+  }
+
+  protected override fillScalars(g: AdamGroup, _flags: number, state: ParamState, out: Float64Array): number {
+    const beta1 = g.betas[0];
+    const beta2 = g.betas[1];
+    const step = (state.step as number) + 1;
+    let negStepSize = -g.lr;
+    let bc2Sqrt = 1;
+    if (g.biasCorrection) {
+      const bc1 = 1 - this.beta1Pow.pow(beta1, step);
+      const bc2 = 1 - this.beta2Pow.pow(beta2, step);
+      negStepSize = -(g.lr / bc1);
+      bc2Sqrt = Math.sqrt(bc2);
+    }
+    out[K.S_WD] = g.weightDecay;
+    out[K.S_BETA1] = beta1;
+    out[K.S_ONE_MINUS_BETA1] = 1 - beta1;
+    out[K.S_BETA2] = beta2;
+    out[K.S_ONE_MINUS_BETA2] = 1 - beta2;
+    out[K.S_NEG_STEP_SIZE] = negStepSize;
+    out[K.S_BC2_SQRT] = bc2Sqrt;
+    out[K.S_EPS] = g.eps;
+    out[K.S_SIGN] = g.maximize ? -1 : 1;
+    out[K.S_DECAY_MUL] = 1 - g.lr * g.weightDecay;
+    return 0;
+  }
+}

@@ -1,0 +1,18 @@
+export { Optimizer } from './optimizer.js';
+export type { GroupBase, LoadReport, ParamsInput, ParamState, StateDict } from './optimizer.js';
+export { SGD } from './sgd.js';
+export type { SGDGroup, SGDOptions } from './sgd.js';
+export { Adagrad } from './adagrad.js';
+export type { AdagradGroup, AdagradOptions } from './adagrad.js';
+export { RMSprop } from './rmsprop.js';
+export type { RMSpropGroup, RMSpropOptions } from './rmsprop.js';
+export { Adam } from './adam.js';
+export type { AdamGroup, AdamOptions } from './adam.js';
+export { AdamW } from './adamw.js';
+export type { AdamWOptions } from './adamw.js';
+export { NAdam } from './nadam.js';
+export type { NAdamGroup, NAdamOptions } from './nadam.js';
+export { RAdam } from './radam.js';
+export type { RAdamGroup, RAdamOptions } from './radam.js';
+export { param } from '../param.js';
+export type { Param } from '../param.js';

@@ -1,0 +1,124 @@
+import { NADAM as K } from '../backend/types.js';
+import { Optimizer } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import { PowerSequence } from './powi.js';
+import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
+import type { Where } from './validate.js';
+
+export interface NAdamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  momentumDecay?: number;
+  decoupledWeightDecay?: boolean;
+  maximize?: boolean;
+}
+
+export interface NAdamGroup extends GroupBase, Required<NAdamOptions> {}
+
+const SPEC: OptimizerSpec<NAdamGroup> = {
+  name: 'NAdam',
+  kernel: 'nadamStep',
+  defaults: {
+    lr: 2e-3,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    weightDecay: 0,
+    momentumDecay: 4e-3,
+    decoupledWeightDecay: false,
+    maximize: false,
+  },
+  counters: ['step', 'muProduct'],
+  requiredBuffers: ['expAvg', 'expAvgSq'],
+  buffers: ['expAvg', 'expAvgSq'],
+};
+
+const BUFFERS = ['expAvg', 'expAvgSq'] as const;
+
+/**
+ * NAdam, as torch.optim.NAdam (torch 2.x).
+ *
+ * ```
+ * θ_{t-1} ← θ_{t-1} (1 − γλ)                 if decoupledWeightDecay (NAdamW)
+ * g_t = ∇f(θ_{t-1})                          (−∇f when maximize)
+ * g_t = g_t + λ θ_{t-1}                      if weightDecay λ ≠ 0 and not decoupled
+ * μ_t = β1 (1 − ½ · 0.96^(t ψ))              (ψ = momentumDecay)
+ * m_t = β1 m_{t-1} + (1 − β1) g_t
+ * v_t = β2 v_{t-1} + (1 − β2) g_t²
+ * d_t = √(v_t / (1 − β2^t)) + ε
+ * θ_t = θ_{t-1} − γ (1 − μ_t)/(1 − Π_{i≤t} μ_i) · g_t/d_t − γ μ_{t+1}/(1 − Π_{i≤t+1} μ_i) · m_t/d_t
+ * ```
+ *
+ * Options (default): `lr` γ 2e-3, `betas` [0.9, 0.999], `eps` 1e-8, `weightDecay` 0,
+ * `momentumDecay` 4e-3, `decoupledWeightDecay` false, `maximize` false. State: `step`,
+ * `muProduct` (Π μ_i), `expAvg`, `expAvgSq`.
+ *
+ * Against the lecture-book form (Dozat 2016): the same momentum schedule (ψ = 1/250) and
+ * Nesterov-style look-ahead; ε is added outside the square root. torch keeps `muProduct` in a
+ * float32 tensor by default; here it is a float64 number, so coefficients may differ from
+ * torch's in the 8th digit. `0.96^(tψ)` uses `Math.pow`, which may differ from C's `pow` by an ulp.
+ */
+export class NAdam extends Optimizer<NAdamGroup> {
+  private nextMuProduct = 1;
+  private readonly beta2Pow = new PowerSequence();
+
+  constructor(params: ParamsInput<NAdamOptions>, options: NAdamOptions = {}) {
+    super(params, options, SPEC, K.N_SCALARS);
+  }
+
+  protected override checkHyper(g: NAdamGroup, where: Where): void {
+    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
+    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
+    checkBetas(g.betas, where);
+    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
+    checkNonNegative(g.momentumDecay, 'momentumDecay', 'Invalid momentum_decay value', where);
+    checkBoolean(g.decoupledWeightDecay, 'decoupledWeightDecay', where);
+    checkBoolean(g.maximize, 'maximize', where);
+  }
+
+  protected override flagsOf(g: NAdamGroup): number {
+    return g.weightDecay !== 0 ? (g.decoupledWeightDecay ? K.F_DECOUPLED : K.F_WD) : 0;
+  }
+
+  protected override bufferNames(): readonly string[] {
+    return BUFFERS;
+  }
+
+  protected override newState(): ParamState {
+    return { step: 0, muProduct: 1 };
+  }
+
+  protected override fillScalars(g: NAdamGroup, _flags: number, state: ParamState, out: Float64Array): number {
+    const { lr, momentumDecay } = g;
+    const beta1 = g.betas[0];
+    const beta2 = g.betas[1];
+    const step = (state.step as number) + 1;
+    const bc2 = 1 - this.beta2Pow.pow(beta2, step);
+    const mu = beta1 * (1 - 0.5 * Math.pow(0.96, step * momentumDecay));
+    const muNext = beta1 * (1 - 0.5 * Math.pow(0.96, (step + 1) * momentumDecay));
+    const muProduct = (state.muProduct as number) * mu;
+    const muProductNext = muProduct * muNext;
+    out[K.S_WD] = g.weightDecay;
+    out[K.S_ONE_MINUS_BETA1] = 1 - beta1;
+    out[K.S_BETA2] = beta2;
+    out[K.S_ONE_MINUS_BETA2] = 1 - beta2;
+    out[K.S_BC2] = bc2;
+    out[K.S_EPS] = g.eps;
+    out[K.S_COEF_GRAD] = (-lr * (1 - mu)) / (1 - muProduct);
+    out[K.S_COEF_AVG] = (-lr * muNext) / (1 - muProductNext);
+    out[K.S_SIGN] = g.maximize ? -1 : 1;
+    out[K.S_DECAY_MUL] = 1 - lr * g.weightDecay;
+    this.nextMuProduct = muProduct;
+    return 0;
+  }
+
+  protected override commit(states: ParamState[]): void {
+    const muProduct = this.nextMuProduct;
+    for (let i = 0; i < states.length; i++) {
+      const st = states[i];
+      st.step = (st.step as number) + 1;
+      st.muProduct = muProduct;
+    }
+  }
+}

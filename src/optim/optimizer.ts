@@ -1,0 +1,572 @@
+import { getBackend } from '../backend/select.js';
+import { stateCount } from '../backend/types.js';
+import type { Backend, FloatArray, PreparedList, StepKernel } from '../backend/types.js';
+import { OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
+import type { Param } from '../param.js';
+import { checkKnownKeys, describe, isFloatArray, OPTIONS } from './validate.js';
+import type { Where } from './validate.js';
+
+/** One parameter's optimizer state: counters (`step`, `muProduct`) and buffers (`expAvg`, ...). */
+export type ParamState = Record<string, number | FloatArray>;
+
+/** A parameter group as stored in `paramGroups`: the parameters and every hyperparameter. */
+export interface GroupBase {
+  params: Param[];
+  lr: number;
+}
+
+/** What `new X(params, ...)` accepts: parameters, or groups of parameters with their own options. */
+export type ParamsInput<O> = Param[] | Array<O & { params: Param[] }>;
+
+export interface StateDict {
+  state: Record<string, ParamState>;
+  paramGroups: Array<Record<string, unknown> & { params: string[] }>;
+}
+
+/** What `loadStateDict` did, by parameter name. */
+export interface LoadReport {
+  /** Parameters whose state was restored. */
+  matched: string[];
+  /** Parameters of this optimizer with no saved state: they start afresh. */
+  missing: string[];
+  /** Saved states that belong to no parameter of this optimizer: ignored. */
+  unexpected: string[];
+}
+
+/** What a subclass declares about its algorithm. */
+export interface OptimizerSpec<G extends GroupBase> {
+  /** Class name, for messages. */
+  readonly name: string;
+  readonly kernel: StepKernel;
+  /** Every option with its default (`undefined` for a required one). */
+  readonly defaults: Readonly<Omit<G, 'params'>>;
+  /** Counters kept per parameter (`step`, ...); they must be equal within one backend call. */
+  readonly counters: readonly string[];
+  /** Buffers a saved state must hold (others are created when first needed). */
+  readonly requiredBuffers: readonly string[];
+  /** Every buffer the algorithm may keep. */
+  readonly buffers: readonly string[];
+}
+
+/** One backend call: the prepared tensor list and the states of its tensors, in list order. */
+interface Call {
+  readonly list: PreparedList;
+  readonly states: ParamState[];
+  readonly extraFlags: number;
+}
+
+/**
+ * A group's prepared calls, valid while the group keeps the same parameter objects, data and
+ * grad arrays (same identity and length), the same flags and the same backend.
+ */
+interface Plan {
+  readonly backend: Backend;
+  readonly group: GroupBase;
+  readonly paramsRef: Param[];
+  readonly params: Param[];
+  readonly data: FloatArray[];
+  readonly grads: FloatArray[];
+  readonly lengths: number[];
+  readonly flags: number;
+  readonly calls: Call[];
+  /** A call initialises state (SGD's first momentum step): the next step regroups. */
+  readonly oneShot: boolean;
+}
+
+/**
+ * The machinery shared by the first-order optimizers, following torch.optim: parameter groups
+ * whose options override the constructor's, which override the defaults; state created lazily
+ * at the first step, keyed by parameter name in checkpoints; `step(closure?)`.
+ *
+ * A step validates everything first (every group's hyperparameters; each parameter's data and
+ * grad), then makes one backend call per (group, dtype) with all scalars folded in. The flat
+ * tensor lists are built once and reused while nothing changed, so a step allocates nothing.
+ */
+export abstract class Optimizer<G extends GroupBase> {
+  /** The groups, mutable between steps (a scheduler sets `lr`); checked again at every step. */
+  readonly paramGroups: G[] = [];
+  /** The constructor options over the class defaults: what a group gets when it omits a key. */
+  readonly defaults: Readonly<Omit<G, 'params'>>;
+
+  protected readonly state = new Map<Param, ParamState>();
+  private readonly firstLength = new Map<Param, number>();
+  private plans: Array<Plan | undefined> = [];
+  private readonly scalarBuf: Float64Array;
+  private readonly spec: OptimizerSpec<G>;
+  private readonly optionKeys: readonly string[];
+
+  protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>, nScalars: number) {
+    this.spec = spec;
+    this.optionKeys = Object.keys(spec.defaults);
+    this.scalarBuf = new Float64Array(nScalars);
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new OptimTypeError(`${spec.name}(params, options): options must be an object, got ${describe(options)}`);
+    }
+    checkKnownKeys(options, this.optionKeys, `${spec.name}(params, options)`, false);
+    const defaults = copyOptions({ ...spec.defaults, ...options }) as Omit<G, 'params'>;
+    this.checkHyper(defaults as G, OPTIONS);
+    this.defaults = defaults;
+    if (!Array.isArray(params)) {
+      throw new OptimTypeError(`${spec.name}(params): params must be an array of params or of groups, got ${describe(params)}`);
+    }
+    if (params.length === 0) throw new OptimRangeError(`${spec.name}(params): optimizer got an empty parameter list`);
+    const isGroups = isGroupLike(params[0]);
+    for (let i = 0; i < params.length; i++) {
+      if (isGroupLike(params[i]) !== isGroups) {
+        throw new OptimTypeError(
+          `${spec.name}(params): params[${i}] is ${isGroups ? 'a param' : 'a group'} but params[0] is ${isGroups ? 'a group' : 'a param'}; pass either params or groups`,
+        );
+      }
+    }
+    const groups = (isGroups ? params : [{ params }]) as Array<{ params: Param[] }>;
+    for (const g of groups) this.addParamGroup(g as Partial<G> & { params: Param[] });
+  }
+
+  /** Adds a group (as torch's `add_param_group`): its options over `defaults`. */
+  addParamGroup(group: Partial<Omit<G, 'params'>> & { params: Param[] }): void {
+    const i = this.paramGroups.length;
+    const where = `${this.spec.name}: paramGroups[${i}]`;
+    if (group === null || typeof group !== 'object' || Array.isArray(group)) {
+      throw new OptimTypeError(`${where} must be an object { params, ...options }, got ${describe(group)}`);
+    }
+    checkKnownKeys(group, this.optionKeys, where, true);
+    const { params, ...rest } = group;
+    if (!Array.isArray(params)) {
+      throw new OptimTypeError(`${where}.params must be an array of params, got ${describe(params)}`);
+    }
+    const merged = { params: [...params], ...copyOptions({ ...this.defaults, ...rest }) } as unknown as G;
+    this.checkHyper(merged, i);
+    const seen = new Map<string, Param>();
+    for (const g of this.paramGroups) for (const p of g.params) seen.set(p.name, p);
+    params.forEach((p, j) => {
+      checkParamShape(p, `${where}.params[${j}]`);
+      const other = seen.get(p.name);
+      if (other !== undefined) {
+        throw new OptimRangeError(
+          other === p
+            ? `${where}.params[${j}]: param "${p.name}" appears in more than one parameter group (or twice in one)`
+            : `${where}.params[${j}]: two params share the name "${p.name}"; names key the optimizer state and must be unique`,
+        );
+      }
+      seen.set(p.name, p);
+    });
+    this.paramGroups.push(merged);
+  }
+
+  /**
+   * One optimization step over every group. With a closure, calls it first (it fills the grads
+   * and returns the loss) and returns its value. Refuses, changing nothing, when a group holds an
+   * invalid hyperparameter or a parameter's data or grad is missing, of the wrong type or length.
+   */
+  step<L = number>(closure?: () => L): L | undefined {
+    let loss: L | undefined;
+    if (closure !== undefined) {
+      if (typeof closure !== 'function') {
+        throw new OptimTypeError(`${this.spec.name}.step(closure): closure must be a function, got ${describe(closure)}`);
+      }
+      loss = closure();
+    }
+    const groups = this.paramGroups;
+    const plans = this.plans;
+    if (plans.length !== groups.length) plans.length = groups.length;
+    const backend = getBackend();
+    let stale = false;
+    for (let i = 0; i < groups.length; i++) {
+      const group = groups[i];
+      if (typeof group !== 'object' || group === null) {
+        throw new OptimTypeError(`${this.spec.name}.step(): paramGroups[${i}] must be an object, got ${describe(group)}`);
+      }
+      this.checkHyper(group, i);
+      const flags = this.flagsOf(group);
+      const plan = plans[i];
+      if (
+        plan === undefined ||
+        plan.backend !== backend ||
+        plan.group !== group ||
+        plan.flags !== flags ||
+        !planCurrent(plan, group)
+      ) {
+        this.checkParams(group, i);
+        plans[i] = undefined;
+        stale = true;
+      }
+    }
+    if (stale) {
+      this.checkUnique();
+      for (let i = 0; i < groups.length; i++) {
+        if (plans[i] === undefined) plans[i] = this.buildPlan(groups[i], backend);
+      }
+    }
+    const kernel = this.spec.kernel;
+    const scalars = this.scalarBuf;
+    for (let i = 0; i < groups.length; i++) {
+      const group = groups[i];
+      const plan = plans[i] as Plan;
+      const calls = plan.calls;
+      for (let c = 0; c < calls.length; c++) {
+        const call = calls[c];
+        const flags = plan.flags | call.extraFlags | this.fillScalars(group, plan.flags, call.states[0], scalars);
+        backend[kernel](call.list, scalars, flags);
+        this.commit(call.states);
+      }
+      if (plan.oneShot) plans[i] = undefined;
+    }
+    return loss;
+  }
+
+  /** Sets every gradient to zero, in place. */
+  zeroGrad(): void {
+    for (const g of this.paramGroups) {
+      for (const p of g.params) if (isFloatArray(p.grad)) p.grad.fill(0);
+    }
+  }
+
+  /**
+   * A deep copy of the state: `{ state: { [paramName]: { step, buffers... } }, paramGroups:
+   * [{ ...hyperparameters, params: [names] }] }`. Later steps do not change it.
+   */
+  stateDict(): StateDict {
+    const state: Record<string, ParamState> = {};
+    const paramGroups: StateDict['paramGroups'] = [];
+    for (const g of this.paramGroups) {
+      const names: string[] = [];
+      for (const p of g.params) {
+        names.push(p.name);
+        const st = this.state.get(p);
+        if (st !== undefined) state[p.name] = copyState(st);
+      }
+      const hyper: Record<string, unknown> = {};
+      for (const key of this.optionKeys) hyper[key] = copyValue((g as unknown as Record<string, unknown>)[key]);
+      paramGroups.push({ ...hyper, params: names });
+    }
+    return { state, paramGroups };
+  }
+
+  /**
+   * Restores a `stateDict()`: every saved state whose name matches a parameter here (a copy, of
+   * the same dtype and length), and the saved hyperparameters of each group, by position. Checks
+   * everything before changing anything; throws OptimStateError when the dict does not fit.
+   * Parameters without a saved state start afresh, as in torch.
+   */
+  loadStateDict(sd: StateDict): LoadReport {
+    const name = `${this.spec.name}.loadStateDict`;
+    if (!isPlainObject(sd)) throw new OptimStateError(`${name}(stateDict): expected an object, got ${describe(sd)}`);
+    const { state, paramGroups } = sd;
+    if (!isPlainObject(state)) throw new OptimStateError(`${name}: stateDict.state must be an object, got ${describe(state)}`);
+    if (!Array.isArray(paramGroups)) {
+      throw new OptimStateError(`${name}: stateDict.paramGroups must be an array, got ${describe(paramGroups)}`);
+    }
+    if (paramGroups.length !== this.paramGroups.length) {
+      throw new OptimStateError(
+        `${name}: the state dict has ${paramGroups.length} parameter groups, this optimizer has ${this.paramGroups.length}`,
+      );
+    }
+    const hypers = paramGroups.map((saved, i) => this.checkSavedGroup(saved, i, name));
+    const byName = new Map<string, Param>();
+    for (const g of this.paramGroups) for (const p of g.params) byName.set(p.name, p);
+    const restored = new Map<Param, ParamState>();
+    const report: LoadReport = { matched: [], missing: [], unexpected: [] };
+    for (const [pname, saved] of Object.entries(state)) {
+      const p = byName.get(pname);
+      if (p === undefined) {
+        report.unexpected.push(pname);
+        continue;
+      }
+      restored.set(p, this.checkSavedState(saved, p, `${name}: stateDict.state[${JSON.stringify(pname)}]`));
+    }
+    for (const [pname, p] of byName) (restored.has(p) ? report.matched : report.missing).push(pname);
+
+    this.paramGroups.forEach((g, i) => Object.assign(g, hypers[i]));
+    this.state.clear();
+    this.firstLength.clear();
+    for (const [p, st] of restored) {
+      this.state.set(p, st);
+      this.firstLength.set(p, p.data.length);
+    }
+    this.plans = [];
+    return report;
+  }
+
+  /** Checks a group's hyperparameters (cheap: it runs at every step). */
+  protected abstract checkHyper(group: G, where: Where): void;
+  /** The kernel flags a group's options select. */
+  protected abstract flagsOf(group: G): number;
+  /** The state buffers the kernel takes for these flags, in its order. */
+  protected abstract bufferNames(flags: number): readonly string[];
+  /**
+   * Fills the scalars for one call from the group and the state shared by the call's tensors
+   * (before this step's update); returns flags that depend on the step (RAdam's rectification).
+   */
+  protected abstract fillScalars(group: G, flags: number, state: ParamState, out: Float64Array): number;
+
+  /** The state of a parameter before its first step. */
+  protected newState(): ParamState {
+    const st: ParamState = {};
+    for (const c of this.spec.counters) st[c] = 0;
+    return st;
+  }
+
+  /**
+   * Sets a new state buffer (a zeroed view handed in) to its initial value. Buffers created
+   * together are views into one ArrayBuffer per buffer name and dtype (an arena), so a step
+   * through the prepared list checks a few buffers instead of one per tensor, and walks memory
+   * in order.
+   */
+  protected initBuffer(_name: string, view: FloatArray, _group: G): FloatArray {
+    return view;
+  }
+
+  /** Flags for a call whose tensors just had buffers created (SGD's first momentum step). */
+  protected initFlags(_group: G, _flags: number): number {
+    return 0;
+  }
+
+  /** Advances the counters of a call's states after the kernel ran. */
+  protected commit(states: ParamState[]): void {
+    if (this.spec.counters.length === 0) return;
+    for (let i = 0; i < states.length; i++) {
+      const st = states[i];
+      st.step = (st.step as number) + 1;
+    }
+  }
+
+  /** Full check of a group's parameters, when its prepared calls are no longer current. */
+  private checkParams(group: G, i: number): void {
+    const where = `${this.spec.name}.step(): paramGroups[${i}].params`;
+    if (!Array.isArray(group.params)) {
+      throw new OptimTypeError(`${where} must be an array of params, got ${describe(group.params)}`);
+    }
+    group.params.forEach((p, j) => {
+      checkParamShape(p, `${where}[${j}]`);
+      const { data, grad } = p;
+      const label = `${this.spec.name}.step(): param "${p.name}"`;
+      if (grad === undefined || grad === null) {
+        throw new OptimTypeError(`${label}: grad is missing (got ${describe(grad)}); fill p.grad before step()`);
+      }
+      if (!isFloatArray(grad)) {
+        throw new OptimTypeError(`${label}: grad must be a Float32Array or Float64Array, got ${describe(grad)}`);
+      }
+      if (grad.constructor !== data.constructor) {
+        throw new OptimTypeError(`${label}: grad is a ${grad.constructor.name} but data is a ${data.constructor.name}`);
+      }
+      const first = this.firstLength.get(p);
+      if (first !== undefined && data.length !== first) {
+        throw new OptimRangeError(
+          `${label}: data has length ${data.length} but had length ${first} at its first step (detached or replaced by an array of another length?)`,
+        );
+      }
+      if (grad.length !== data.length) {
+        throw new OptimRangeError(
+          `${label}: grad has length ${grad.length} but data has length ${data.length}${grad.length === 0 ? ' (detached?)' : ''}`,
+        );
+      }
+      const st = this.state.get(p);
+      if (st !== undefined) {
+        for (const [key, buf] of Object.entries(st)) {
+          if (isFloatArray(buf) && buf.constructor !== data.constructor) {
+            throw new OptimTypeError(
+              `${label}: data is a ${data.constructor.name} but its state ${key} is a ${buf.constructor.name}`,
+            );
+          }
+        }
+      }
+    });
+  }
+
+  /** No parameter may appear twice: it would be updated twice, and names key the state. */
+  private checkUnique(): void {
+    const seen = new Map<string, Param>();
+    this.paramGroups.forEach((g, i) => {
+      g.params.forEach((p, j) => {
+        const other = seen.get(p.name);
+        if (other !== undefined) {
+          throw new OptimRangeError(
+            `${this.spec.name}.step(): paramGroups[${i}].params[${j}]: ` +
+              (other === p ? `param "${p.name}" appears twice` : `two params share the name "${p.name}"`),
+          );
+        }
+        seen.set(p.name, p);
+      });
+    });
+  }
+
+  /** One zeroed arena per (buffer name, dtype) for the state buffers this plan must create. */
+  private allocateArenas(group: G, names: readonly string[]): { take(name: string, data: FloatArray): FloatArray } {
+    const need = new Map<string, number>();
+    for (const p of group.params) {
+      const st = this.state.get(p);
+      for (const nm of names) {
+        if (st === undefined || st[nm] === undefined) {
+          const key = `${nm}|${p.data instanceof Float32Array ? 32 : 64}`;
+          need.set(key, (need.get(key) ?? 0) + p.data.length);
+        }
+      }
+    }
+    const arenas = new Map<string, { buf: FloatArray; used: number }>();
+    for (const [key, total] of need) {
+      const buf = key.endsWith('|32') ? new Float32Array(total) : new Float64Array(total);
+      arenas.set(key, { buf, used: 0 });
+    }
+    return {
+      take(name: string, data: FloatArray): FloatArray {
+        const arena = arenas.get(`${name}|${data instanceof Float32Array ? 32 : 64}`)!;
+        const view = arena.buf.subarray(arena.used, arena.used + data.length);
+        arena.used += data.length;
+        return view;
+      },
+    };
+  }
+
+  /** Creates missing state, then groups the tensors into calls by dtype and shared counters. */
+  private buildPlan(group: G, backend: Backend): Plan {
+    const flags = this.flagsOf(group);
+    const names = this.bufferNames(flags);
+    const byKey = new Map<string, { list: FloatArray[]; states: ParamState[]; extraFlags: number }>();
+    let oneShot = false;
+    const arenas = this.allocateArenas(group, names);
+    for (const p of group.params) {
+      let st = this.state.get(p);
+      if (st === undefined) {
+        st = this.newState();
+        this.state.set(p, st);
+      }
+      if (!this.firstLength.has(p)) this.firstLength.set(p, p.data.length);
+      let created = false;
+      for (const nm of names) {
+        if (st[nm] === undefined) {
+          st[nm] = this.initBuffer(nm, arenas.take(nm, p.data), group);
+          created = true;
+        }
+      }
+      const extraFlags = created ? this.initFlags(group, flags) : 0;
+      if (extraFlags !== 0) oneShot = true;
+      const counters = this.spec.counters.map((c) => st[c] as number).join('/');
+      const key = `${p.data.constructor.name}|${extraFlags}|${counters}`;
+      let call = byKey.get(key);
+      if (call === undefined) {
+        call = { list: [], states: [], extraFlags };
+        byKey.set(key, call);
+      }
+      call.list.push(p.data, p.grad);
+      for (const nm of names) call.list.push(st[nm] as FloatArray);
+      call.states.push(st);
+    }
+    const stride = 2 + stateCount(this.spec.kernel, flags);
+    const calls: Call[] = [];
+    for (const { list, states, extraFlags } of byKey.values()) {
+      calls.push({ list: backend.prepare(list, stride), states, extraFlags });
+    }
+    return {
+      backend,
+      group,
+      paramsRef: group.params,
+      params: [...group.params],
+      data: group.params.map((p) => p.data),
+      grads: group.params.map((p) => p.grad),
+      lengths: group.params.map((p) => p.data.length),
+      flags,
+      calls,
+      oneShot,
+    };
+  }
+
+  private checkSavedGroup(saved: unknown, i: number, name: string): Record<string, unknown> {
+    const where = `stateDict.paramGroups[${i}]`;
+    if (!isPlainObject(saved)) throw new OptimStateError(`${name}: ${where} must be an object, got ${describe(saved)}`);
+    const { params, ...hyper } = saved;
+    if (!Array.isArray(params) || !params.every((n) => typeof n === 'string')) {
+      throw new OptimStateError(`${name}: ${where}.params must be an array of parameter names`);
+    }
+    const current = this.paramGroups[i];
+    const merged = { ...copyOptions(hyper) };
+    try {
+      checkKnownKeys(hyper, this.optionKeys, where, false);
+      this.checkHyper({ ...current, ...merged } as G, `${where}.`);
+    } catch (e) {
+      throw new OptimStateError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return merged;
+  }
+
+  private checkSavedState(saved: unknown, p: Param, where: string): ParamState {
+    if (!isPlainObject(saved)) throw new OptimStateError(`${where} must be an object, got ${describe(saved)}`);
+    const data: unknown = p.data;
+    if (!isFloatArray(data)) {
+      throw new OptimStateError(`${where}: param "${p.name}" has data of type ${describe(data)}, not a Float32Array or Float64Array`);
+    }
+    const { counters, buffers, requiredBuffers } = this.spec;
+    const out: ParamState = {};
+    for (const [key, v] of Object.entries(saved)) {
+      if (counters.includes(key)) {
+        if (typeof v !== 'number' || !Number.isFinite(v) || (key === 'step' && !(Number.isInteger(v) && v >= 0))) {
+          throw new OptimStateError(`${where}.${key} must be a ${key === 'step' ? 'whole number >= 0' : 'finite number'}, got ${typeof v === 'number' ? v : describe(v)}`);
+        }
+        out[key] = v;
+      } else if (buffers.includes(key)) {
+        if (!isFloatArray(v) || v.constructor !== data.constructor) {
+          throw new OptimStateError(`${where}.${key} is a ${describe(v)} but param "${p.name}" is a ${data.constructor.name}`);
+        }
+        if (v.length !== data.length) {
+          throw new OptimStateError(`${where}.${key} has length ${v.length} but param "${p.name}" has length ${data.length}`);
+        }
+        out[key] = v.slice();
+      } else {
+        throw new OptimStateError(`${where}: unknown state "${key}" for ${this.spec.name} (expected ${[...counters, ...buffers].join(', ')})`);
+      }
+    }
+    for (const key of [...counters, ...requiredBuffers]) {
+      if (!(key in out)) throw new OptimStateError(`${where}: missing "${key}"`);
+    }
+    return out;
+  }
+}
+
+function planCurrent(plan: Plan, group: GroupBase): boolean {
+  const ps = group.params;
+  if (ps !== plan.paramsRef || ps.length !== plan.params.length) return false;
+  const { params, data, grads, lengths } = plan;
+  for (let j = 0; j < ps.length; j++) {
+    const p = ps[j];
+    const n = lengths[j];
+    if (p !== params[j] || p.data !== data[j] || p.grad !== grads[j] || p.data.length !== n || p.grad.length !== n) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function checkParamShape(p: unknown, where: string): asserts p is Param {
+  if (p === null || typeof p !== 'object' || Array.isArray(p) || ArrayBuffer.isView(p)) {
+    throw new OptimTypeError(`${where} must be a param (from param(data)), got ${describe(p)}`);
+  }
+  const { name, data } = p as Record<string, unknown>;
+  if (typeof name !== 'string') throw new OptimTypeError(`${where}.name must be a string, got ${describe(name)}`);
+  if (!isFloatArray(data)) {
+    throw new OptimTypeError(`${where} (param "${name}"): data must be a Float32Array or Float64Array, got ${describe(data)}`);
+  }
+}
+
+function isGroupLike(v: unknown): boolean {
+  return isPlainObject(v) && 'params' in v && !('data' in v);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+function copyValue(v: unknown): unknown {
+  return Array.isArray(v) ? [...(v as unknown[])] : v;
+}
+
+/** Copies arrays inside options (betas) so a group never shares them with the caller. */
+function copyOptions(o: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) out[k] = copyValue(v);
+  return out;
+}
+
+function copyState(st: ParamState): ParamState {
+  const out: ParamState = {};
+  for (const [k, v] of Object.entries(st)) out[k] = typeof v === 'number' ? v : v.slice();
+  return out;
+}

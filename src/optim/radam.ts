@@ -1,0 +1,100 @@
+import { RADAM as K } from '../backend/types.js';
+import { Optimizer } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import { PowerSequence } from './powi.js';
+import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
+import type { Where } from './validate.js';
+
+export interface RAdamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  decoupledWeightDecay?: boolean;
+  maximize?: boolean;
+}
+
+export interface RAdamGroup extends GroupBase, Required<RAdamOptions> {}
+
+const SPEC: OptimizerSpec<RAdamGroup> = {
+  name: 'RAdam',
+  kernel: 'radamStep',
+  defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, decoupledWeightDecay: false, maximize: false },
+  counters: ['step'],
+  requiredBuffers: ['expAvg', 'expAvgSq'],
+  buffers: ['expAvg', 'expAvgSq'],
+};
+
+const BUFFERS = ['expAvg', 'expAvgSq'] as const;
+
+/**
+ * RAdam, as torch.optim.RAdam (torch 2.x).
+ *
+ * ```
+ * θ_{t-1} ← θ_{t-1} (1 − γλ)                 if decoupledWeightDecay
+ * g_t = ∇f(θ_{t-1})                          (−∇f when maximize)
+ * g_t = g_t + λ θ_{t-1}                      if weightDecay λ ≠ 0 and not decoupled
+ * m_t = β1 m_{t-1} + (1 − β1) g_t,   m̂_t = m_t / (1 − β1^t)
+ * v_t = β2 v_{t-1} + (1 − β2) g_t²
+ * ρ_∞ = 2/(1 − β2) − 1,   ρ_t = ρ_∞ − 2 t β2^t / (1 − β2^t)
+ * if ρ_t > 5:  r_t = √((ρ_t − 4)(ρ_t − 2) ρ_∞ / ((ρ_∞ − 4)(ρ_∞ − 2) ρ_t)),
+ *              θ_t = θ_{t-1} − γ m̂_t · √(1 − β2^t)/(√v_t + ε) · r_t
+ * else         θ_t = θ_{t-1} − γ m̂_t
+ * ```
+ *
+ * Options (default): `lr` γ 1e-3, `betas` [0.9, 0.999], `eps` 1e-8, `weightDecay` 0,
+ * `decoupledWeightDecay` false, `maximize` false. State: `step`, `expAvg`, `expAvgSq`.
+ *
+ * Against the lecture-book form (Liu et al. 2020, Algorithm 2): the paper rectifies when ρ_t > 4
+ * and has no ε in the adaptive term √((1 − β2^t)/v_t); torch uses ρ_t > 5 and adds ε.
+ */
+export class RAdam extends Optimizer<RAdamGroup> {
+  private readonly beta1Pow = new PowerSequence();
+  private readonly beta2Pow = new PowerSequence();
+  constructor(params: ParamsInput<RAdamOptions>, options: RAdamOptions = {}) {
+    super(params, options, SPEC, K.N_SCALARS);
+  }
+
+  protected override checkHyper(g: RAdamGroup, where: Where): void {
+    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
+    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
+    checkBetas(g.betas, where);
+    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
+    checkBoolean(g.decoupledWeightDecay, 'decoupledWeightDecay', where);
+    checkBoolean(g.maximize, 'maximize', where);
+  }
+
+  protected override flagsOf(g: RAdamGroup): number {
+    return g.weightDecay !== 0 ? (g.decoupledWeightDecay ? K.F_DECOUPLED : K.F_WD) : 0;
+  }
+
+  protected override bufferNames(): readonly string[] {
+    return BUFFERS;
+  }
+
+  protected override fillScalars(g: RAdamGroup, _flags: number, state: ParamState, out: Float64Array): number {
+    const beta1 = g.betas[0];
+    const beta2 = g.betas[1];
+    const step = (state.step as number) + 1;
+    const beta2t = this.beta2Pow.pow(beta2, step);
+    const bc1 = 1 - this.beta1Pow.pow(beta1, step);
+    const bc2 = 1 - beta2t;
+    const rhoInf = 2 / (1 - beta2) - 1;
+    const rhoT = rhoInf - (2 * step * beta2t) / bc2;
+    const rectified = rhoT > 5;
+    out[K.S_WD] = g.weightDecay;
+    out[K.S_ONE_MINUS_BETA1] = 1 - beta1;
+    out[K.S_BETA2] = beta2;
+    out[K.S_ONE_MINUS_BETA2] = 1 - beta2;
+    out[K.S_BC1] = bc1;
+    out[K.S_LR] = g.lr;
+    out[K.S_BC2_SQRT] = Math.sqrt(bc2);
+    out[K.S_EPS] = g.eps;
+    out[K.S_RECT] = rectified
+      ? Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT))
+      : 0;
+    out[K.S_SIGN] = g.maximize ? -1 : 1;
+    out[K.S_DECAY_MUL] = 1 - g.lr * g.weightDecay;
+    return rectified ? K.F_RECTIFIED : 0;
+  }
+}

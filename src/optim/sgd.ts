@@ -1,0 +1,117 @@
+import { SGD as K } from '../backend/types.js';
+import { OptimRangeError, OptimTypeError } from '../errors.js';
+import { Optimizer } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import { checkBoolean, checkFinite, checkNonNegative, OPTIONS, path } from './validate.js';
+import type { Where } from './validate.js';
+
+export interface SGDOptions {
+  lr?: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+  maximize?: boolean;
+  emaMomentum?: boolean;
+}
+
+export interface SGDGroup extends GroupBase, Required<Omit<SGDOptions, 'lr'>> {}
+
+const SPEC: OptimizerSpec<SGDGroup> = {
+  name: 'SGD',
+  kernel: 'sgdStep',
+  defaults: {
+    lr: undefined as unknown as number,
+    momentum: 0,
+    dampening: 0,
+    weightDecay: 0,
+    nesterov: false,
+    maximize: false,
+    emaMomentum: false,
+  },
+  counters: [],
+  requiredBuffers: [],
+  buffers: ['momentumBuffer'],
+};
+
+const MOMENTUM_BUFFERS = ['momentumBuffer'] as const;
+const NO_BUFFERS = [] as const;
+
+/**
+ * Stochastic gradient descent with optional momentum, as torch.optim.SGD (torch 1.13).
+ *
+ * ```
+ * g_t = ∇f(θ_{t-1})                    (−∇f when maximize)
+ * g_t = g_t + λ θ_{t-1}                if weightDecay λ ≠ 0
+ * if momentum μ ≠ 0:
+ *   b_t = g_t                          at the first step
+ *   b_t = μ b_{t-1} + (1 − τ) g_t      afterwards (τ = dampening)
+ *   g_t = g_t + μ b_t  if nesterov,  else  g_t = b_t
+ * θ_t = θ_{t-1} − γ g_t
+ * ```
+ *
+ * Options (default): `lr` γ (required), `momentum` 0, `dampening` 0, `weightDecay` 0,
+ * `nesterov` false (needs momentum > 0 and dampening 0), `maximize` false, `emaMomentum` false.
+ *
+ * Against the lecture-book form: the buffer starts as the first gradient, undamped, and sums
+ * gradients without the (1 − μ) factor of an exponential moving average, so steps are about
+ * 1/(1 − μ) times larger for the same lr. `emaMomentum: true` gives the textbook average
+ * b_t = μ b_{t-1} + (1 − μ) g_t from b_0 = 0. Nesterov is torch's rewritten form: the gradient
+ * is taken at θ_{t-1}, not at a look-ahead point.
+ */
+export class SGD extends Optimizer<SGDGroup> {
+  constructor(params: ParamsInput<SGDOptions>, options: SGDOptions = {}) {
+    super(params, options, SPEC, K.N_SCALARS);
+  }
+
+  protected override checkHyper(g: SGDGroup, where: Where): void {
+    if (g.lr === undefined) {
+      if (where !== OPTIONS) {
+        throw new OptimTypeError(
+          `SGD: ${path(where, 'lr')} is required (torch: parameter group didn't specify a value of required optimization parameter lr)`,
+        );
+      }
+    } else {
+      checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
+    }
+    checkNonNegative(g.momentum, 'momentum', 'Invalid momentum value', where);
+    checkFinite(g.dampening, 'dampening', 'Invalid dampening value', where);
+    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
+    checkBoolean(g.nesterov, 'nesterov', where);
+    checkBoolean(g.maximize, 'maximize', where);
+    checkBoolean(g.emaMomentum, 'emaMomentum', where);
+    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
+      throw new OptimRangeError(
+        `Nesterov momentum requires a momentum and zero dampening (${path(where, 'nesterov')} is true with momentum ${g.momentum}, dampening ${g.dampening})`,
+      );
+    }
+    if (g.emaMomentum && (g.momentum <= 0 || g.dampening !== 0)) {
+      throw new OptimRangeError(
+        `${path(where, 'emaMomentum')} requires momentum > 0 and dampening 0 (it dampens by the momentum itself), got momentum ${g.momentum}, dampening ${g.dampening}`,
+      );
+    }
+  }
+
+  protected override flagsOf(g: SGDGroup): number {
+    let flags = g.weightDecay !== 0 ? K.F_WD : 0;
+    if (g.momentum !== 0) flags |= K.F_MOMENTUM | (g.nesterov ? K.F_NESTEROV : 0);
+    return flags;
+  }
+
+  protected override bufferNames(flags: number): readonly string[] {
+    return flags & K.F_MOMENTUM ? MOMENTUM_BUFFERS : NO_BUFFERS;
+  }
+
+  protected override initFlags(g: SGDGroup, flags: number): number {
+    return flags & K.F_MOMENTUM && !g.emaMomentum ? K.F_FIRST : 0;
+  }
+
+  protected override fillScalars(g: SGDGroup, _flags: number, _state: ParamState, out: Float64Array): number {
+    out[K.S_WD] = g.weightDecay;
+    out[K.S_MOMENTUM] = g.momentum;
+    out[K.S_ONE_MINUS_DAMPENING] = g.emaMomentum ? 1 - g.momentum : 1 - g.dampening;
+    out[K.S_NEG_LR] = -g.lr;
+    out[K.S_SIGN] = g.maximize ? -1 : 1;
+    return 0;
+  }
+}

@@ -1,0 +1,34 @@
+import { afterAll, beforeAll } from 'vitest';
+import { loadNative } from '../../src/backend/native.js';
+import { referenceBackend } from '../../src/backend/reference.js';
+import { getBackend, nativeAvailable, setBackend } from '../../src/backend/select.js';
+import type { Backend } from '../../src/backend/types.js';
+
+function available(): Backend[] {
+  const list: Backend[] = [referenceBackend];
+  const native = loadNative();
+  if (nativeAvailable() && native.backend) {
+    list.push(native.backend);
+  } else if (process.env.CI === 'true') {
+    throw new Error(`CI requires the native backend, but it cannot load: ${native.error ?? 'unknown reason'}`);
+  }
+  return list;
+}
+
+/** The backends every optimizer test runs on: reference, and native when the addon loads. */
+export const backends: readonly Backend[] = available();
+
+/** `[name, backend]` rows for `describe.each`. */
+export const backendRows: ReadonlyArray<[string, Backend]> = backends.map((b) => [b.name, b]);
+
+/** Runs the optimizers of the enclosing `describe` block on `backend`. */
+export function useBackend(backend: Backend): void {
+  let previous: Backend['name'] = 'reference';
+  beforeAll(() => {
+    previous = getBackend().name;
+    setBackend(backend.name);
+  });
+  afterAll(() => {
+    setBackend(previous);
+  });
+}

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { FloatArray } from '../../src/backend/types.js';
+
+const GOLDEN_DIR = path.resolve(__dirname, '../../../shared/golden');
+
+type StateValue = number | number[] | null;
+
+/** The fields of a first-order golden file the tests use (see ../shared/golden/README.md). */
+export interface FirstOrderGolden {
+  id: string;
+  optimizer: 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW';
+  dtype: 'float32' | 'float64';
+  constructor_kwargs: Record<string, number | boolean>;
+  problem: { a: number[]; c: number[]; w0: number[] };
+  trajectory: number[][];
+  grads: number[][];
+  loss: number[];
+  state_at_checkpoints: Record<string, Record<string, StateValue>>;
+}
+
+export const FIRST_ORDER_IDS = [
+  'sgd',
+  'sgd_momentum',
+  'sgd_nesterov',
+  'adagrad',
+  'rmsprop',
+  'adam',
+  'adamw',
+  'adam_f32',
+] as const;
+
+export function loadGolden(id: string): FirstOrderGolden {
+  return JSON.parse(readFileSync(path.join(GOLDEN_DIR, `${id}.json`), 'utf8')) as FirstOrderGolden;
+}
+
+/** torch's snake_case keyword arguments as this library's camelCase options. */
+export function camelOptions(kwargs: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(kwargs)) out[k.replace(/_(\w)/g, (_, c: string) => c.toUpperCase())] = v;
+  return out;
+}
+
+/** torch's state names as this library's. */
+export function camelState(key: string): string {
+  return key.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The problem's gradient, evaluated as the README prescribes (float32: rounded once on store). */
+export function fillGrad(problem: FirstOrderGolden['problem'], w: FloatArray, g: FloatArray): void {
+  const { a, c } = problem;
+  for (let i = 0; i < w.length; i++) g[i] = a[i] * (w[i] - c[i]) + 0.1 * Math.cos(w[i]);
+}
+
+/** f(w) = 0.5 Σ a_i (w_i − c_i)² + 0.1 Σ sin(w_i). */
+export function loss(problem: FirstOrderGolden['problem'], w: ArrayLike<number>): number {
+  const { a, c } = problem;
+  let f = 0;
+  for (let i = 0; i < w.length; i++) f += 0.5 * a[i] * (w[i] - c[i]) ** 2 + 0.1 * Math.sin(w[i]);
+  return f;
+}
+
+/** Largest |a_i − b_i|, and NaN anywhere makes it NaN (so a comparison with it fails). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = d;
+  }
+  return m;
+}
+
+/** Largest |a_i − b_i| / max(1, |b_i|): for state buffers, whose values reach 1e4. */
+export function maxScaledDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i]));
+    if (!(d <= m)) m = d;
+  }
+  return m;
+}

@@ -1,0 +1,267 @@
+import { describe, expect, it } from 'vitest';
+import { Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop, SGD, param } from '../src/optim/index.js';
+import type { GroupBase, Optimizer, Param } from '../src/optim/index.js';
+import { OptimRangeError, OptimTypeError } from '../src/errors.js';
+import { ADAM, SGD as SGD_K } from '../src/backend/types.js';
+import type { FloatArray } from '../src/backend/types.js';
+import { backendRows, useBackend } from './helpers/backends.js';
+import { bytesOf, detach, snapshot } from './helpers/snapshot.js';
+
+type AnyOptimizer = Optimizer<GroupBase>;
+type Ctor = new (params: Param[], options?: object) => AnyOptimizer;
+type ErrorClass = typeof OptimTypeError | typeof OptimRangeError;
+
+const ALL: Array<[string, Ctor, object]> = [
+  ['SGD', SGD as unknown as Ctor, { lr: 0.1, momentum: 0.9 }],
+  ['Adagrad', Adagrad as unknown as Ctor, {}],
+  ['RMSprop', RMSprop as unknown as Ctor, { centered: true, momentum: 0.5 }],
+  ['Adam', Adam as unknown as Ctor, { amsgrad: true }],
+  ['AdamW', AdamW as unknown as Ctor, {}],
+  ['NAdam', NAdam as unknown as Ctor, {}],
+  ['RAdam', RAdam as unknown as Ctor, {}],
+];
+
+const BETAS = new Set(['Adam', 'AdamW', 'NAdam', 'RAdam']);
+
+function twoGroups(ctor: Ctor, options: object): { ps: Param[]; opt: AnyOptimizer } {
+  const ps = [
+    param(Float64Array.from([0.5, -1, 2]), 'a'),
+    param(Float32Array.from([1, 2]), 'b'),
+    param(Float64Array.from([3, 4, 5, 6]), 'c'),
+  ];
+  const opt = new ctor([{ params: [ps[0], ps[1]] }, { params: [ps[2]] }] as unknown as Param[], options);
+  for (let t = 0; t < 3; t++) {
+    for (const p of ps) p.grad.set(p.data.map((x, i) => x - i));
+    opt.step();
+  }
+  return { ps, opt };
+}
+
+/** Expects `fn` to throw `cls` with a message matching every pattern, and to change no buffer. */
+function expectRefused(ps: Param[], opt: AnyOptimizer, fn: () => unknown, cls: ErrorClass, ...patterns: RegExp[]): void {
+  const before = snapshot(ps, opt);
+  let error: unknown;
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(cls);
+  for (const pattern of patterns) expect((error as Error).message).toMatch(pattern);
+  expect(snapshot(ps, opt)).toEqual(before);
+}
+
+describe('param()', () => {
+  it.each([
+    ['an Int32Array', new Int32Array(3), /got Int32Array/],
+    ['a plain array', [1, 2, 3], /got Array/],
+    ['undefined', undefined, /got undefined/],
+  ])('refuses %s as data', (_n, data, message) => {
+    expect(() => param(data as unknown as Float64Array)).toThrow(OptimTypeError);
+    expect(() => param(data as unknown as Float64Array)).toThrow(message);
+  });
+
+  it('refuses an empty or non-string name', () => {
+    expect(() => param(new Float64Array(1), '')).toThrow(/name must be a non-empty string/);
+    expect(() => param(new Float64Array(1), 3 as unknown as string)).toThrow(OptimTypeError);
+  });
+});
+
+describe('constructor validation', () => {
+  const p = () => param(new Float64Array(3), 'p');
+
+  it.each(ALL)('%s: refuses an empty params list, a non-array, and a bad param', (_n, ctor) => {
+    expect(() => new ctor([], {})).toThrow(OptimRangeError);
+    expect(() => new ctor([], {})).toThrow(/empty parameter list/);
+    expect(() => new ctor(p() as unknown as Param[], {})).toThrow(/params must be an array/);
+    const bad = { name: 'x', data: new Int32Array(3), grad: new Int32Array(3) } as unknown as Param;
+    expect(() => new ctor([bad], { lr: 0.1 })).toThrow(OptimTypeError);
+    expect(() => new ctor([bad], { lr: 0.1 })).toThrow(/data must be a Float32Array or Float64Array, got Int32Array/);
+    expect(() => new ctor([new Float64Array(3)] as unknown as Param[], { lr: 0.1 })).toThrow(/must be a param/);
+  });
+
+  it.each(ALL)('%s: refuses unknown option keys, naming them', (_n, ctor) => {
+    expect(() => new ctor([p()], { lr: 0.1, weight_decay: 0.1 })).toThrow(OptimTypeError);
+    expect(() => new ctor([p()], { lr: 0.1, weight_decay: 0.1 })).toThrow(/unknown option "weight_decay"/);
+    expect(() => new ctor([{ params: [p()], lrr: 0.1 }] as unknown as Param[], { lr: 0.1 })).toThrow(
+      /paramGroups\[0\]: unknown option "lrr"/,
+    );
+  });
+
+  it.each(ALL)('%s: refuses a negative, NaN or infinite lr, naming it', (_n, ctor) => {
+    for (const lr of [-1, NaN, Infinity]) {
+      expect(() => new ctor([p()], { lr })).toThrow(OptimRangeError);
+      expect(() => new ctor([p()], { lr })).toThrow(new RegExp(`Invalid learning rate: ${lr} \\(options\\.lr must be`));
+    }
+    expect(() => new ctor([p()], { lr: '0.1' })).toThrow(OptimTypeError);
+    expect(() => new ctor([{ params: [p()], lr: -2 }] as unknown as Param[], { lr: 0.1 })).toThrow(
+      /Invalid learning rate: -2 \(paramGroups\[0\]\.lr/,
+    );
+  });
+
+  it.each(ALL)('%s: refuses negative or non-finite eps / weightDecay / momentum-like options', (name, ctor) => {
+    const cases: Array<[object, RegExp]> = [[{ weightDecay: -0.1 }, /Invalid weight_decay value: -0\.1 \(options\.weightDecay/]];
+    if (name !== 'SGD') cases.push([{ eps: -1 }, /Invalid epsilon value: -1 \(options\.eps/], [{ eps: NaN }, /Invalid epsilon value: NaN/]);
+    if (name === 'SGD' || name === 'RMSprop') cases.push([{ momentum: -0.5 }, /Invalid momentum value: -0\.5/]);
+    if (name === 'RMSprop') cases.push([{ alpha: -0.1 }, /Invalid alpha value: -0\.1/]);
+    if (name === 'Adagrad') {
+      cases.push([{ lrDecay: -1 }, /Invalid lr_decay value: -1/], [{ initialAccumulatorValue: -1 }, /Invalid initial_accumulator_value value: -1/]);
+    }
+    if (name === 'NAdam') cases.push([{ momentumDecay: -1 }, /Invalid momentum_decay value: -1/]);
+    for (const [options, message] of cases) {
+      expect(() => new ctor([p()], { lr: 0.1, ...options })).toThrow(OptimRangeError);
+      expect(() => new ctor([p()], { lr: 0.1, ...options })).toThrow(message);
+    }
+  });
+
+  it.each(ALL.filter(([n]) => BETAS.has(n)))('%s: refuses betas outside [0, 1) or of the wrong shape', (_n, ctor) => {
+    expect(() => new ctor([p()], { betas: [1.2, 0.999] })).toThrow(/Invalid beta parameter at index 0: 1.2 \(options\.betas\[0\]/);
+    expect(() => new ctor([p()], { betas: [0.9, 1] })).toThrow(/Invalid beta parameter at index 1: 1/);
+    expect(() => new ctor([p()], { betas: [-0.1, 0.9] })).toThrow(OptimRangeError);
+    expect(() => new ctor([p()], { betas: [0.9] })).toThrow(OptimTypeError);
+    expect(() => new ctor([p()], { betas: 0.9 })).toThrow(/betas must be an array of two numbers/);
+  });
+
+  it.each(ALL)('%s: refuses a boolean option given as a number', (_n, ctor) => {
+    expect(() => new ctor([p()], { lr: 0.1, maximize: 1 })).toThrow(OptimTypeError);
+    expect(() => new ctor([p()], { lr: 0.1, maximize: 1 })).toThrow(/options\.maximize must be a boolean, got number/);
+  });
+
+  it('SGD: lr is required; nesterov needs momentum and no dampening; emaMomentum needs momentum', () => {
+    expect(() => new SGD([p()])).toThrow(OptimTypeError);
+    expect(() => new SGD([p()])).toThrow(/paramGroups\[0\]\.lr is required/);
+    expect(new SGD([{ params: [p()], lr: 0.1 }]).paramGroups[0].lr).toBe(0.1);
+    expect(() => new SGD([p()], { lr: 0.1, nesterov: true })).toThrow(/Nesterov momentum requires a momentum and zero dampening/);
+    expect(() => new SGD([p()], { lr: 0.1, nesterov: true, momentum: 0.9, dampening: 0.1 })).toThrow(OptimRangeError);
+    expect(() => new SGD([p()], { lr: 0.1, emaMomentum: true })).toThrow(/emaMomentum requires momentum > 0/);
+    expect(() => new SGD([p()], { lr: 0.1, dampening: NaN, momentum: 0.9 })).toThrow(/Invalid dampening value: NaN/);
+  });
+});
+
+describe.each(backendRows)('step() refusals change nothing, %s backend', (_name, backend) => {
+  useBackend(backend);
+
+  it.each(ALL)('%s: hyperparameters set on paramGroups after construction', (name, ctor, options) => {
+    const { ps, opt } = twoGroups(ctor, options);
+    const groups = opt.paramGroups as unknown as Array<Record<string, unknown>>;
+    const cases: Array<[string, unknown, ErrorClass, RegExp]> = [
+      ['lr', NaN, OptimRangeError, /Invalid learning rate: NaN \(paramGroups\[1\]\.lr must be a finite number >= 0\)/],
+      ['lr', -1, OptimRangeError, /Invalid learning rate: -1/],
+      ['lr', Infinity, OptimRangeError, /Invalid learning rate: Infinity/],
+      ['lr', undefined, OptimTypeError, /paramGroups\[1\]\.lr/],
+      ['weightDecay', -1, OptimRangeError, /Invalid weight_decay value: -1 \(paramGroups\[1\]\.weightDecay/],
+      ['maximize', 'yes', OptimTypeError, /paramGroups\[1\]\.maximize must be a boolean/],
+    ];
+    if (name !== 'SGD') cases.push(['eps', NaN, OptimRangeError, /Invalid epsilon value: NaN \(paramGroups\[1\]\.eps/]);
+    if (BETAS.has(name)) cases.push(['betas', [0.9, 1.5], OptimRangeError, /Invalid beta parameter at index 1: 1.5 \(paramGroups\[1\]\.betas\[1\]/]);
+    if (name === 'SGD') cases.push(['momentum', -0.5, OptimRangeError, /Invalid momentum value: -0.5/]);
+    for (const [key, value, cls, message] of cases) {
+      const saved = groups[1][key];
+      groups[1][key] = value;
+      expectRefused(ps, opt, () => opt.step(), cls, message);
+      groups[1][key] = saved;
+    }
+    const before = snapshot(ps, opt);
+    opt.step();
+    expect(snapshot(ps, opt)).not.toEqual(before);
+  });
+
+  it.each(ALL)('%s: bad grads and data', (_n, ctor, options) => {
+    const { ps, opt } = twoGroups(ctor, options);
+    const c = ps[2];
+    const grad = c.grad;
+    const cases: Array<[string, unknown, ErrorClass, RegExp[]]> = [
+      ['missing', undefined, OptimTypeError, [/param "c": grad is missing/]],
+      ['null', null, OptimTypeError, [/grad is missing \(got null\)/]],
+      ['too short', new Float64Array(3), OptimRangeError, [/param "c": grad has length 3 but data has length 4/]],
+      ['float32 for float64 data', new Float32Array(4), OptimTypeError, [/grad is a Float32Array but data is a Float64Array/]],
+      ['an Int32Array', new Int32Array(4), OptimTypeError, [/grad must be a Float32Array or Float64Array, got Int32Array/]],
+      ['a plain array', [1, 2, 3, 4], OptimTypeError, [/got Array/]],
+    ];
+    for (const [, value, cls, messages] of cases) {
+      (c as { grad: unknown }).grad = value;
+      expectRefused(ps, opt, () => opt.step(), cls, ...messages);
+    }
+    c.grad = grad;
+
+    const data = c.data;
+    c.data = new Float64Array(5);
+    c.grad = new Float64Array(5);
+    expectRefused(ps, opt, () => opt.step(), OptimRangeError, /param "c": data has length 5 but had length 4 at its first step/);
+    c.data = Float32Array.from(data) as unknown as Float64Array;
+    c.grad = new Float32Array(4) as unknown as Float64Array;
+    expectRefused(ps, opt, () => opt.step(), OptimTypeError, /data is a Float32Array but its state \w+ is a Float64Array/);
+    c.data = new Int32Array(4) as unknown as Float64Array;
+    expectRefused(ps, opt, () => opt.step(), OptimTypeError, /data must be a Float32Array or Float64Array, got Int32Array/);
+    c.data = data;
+    c.grad = grad;
+    opt.step();
+  });
+
+  it.each(ALL)('%s: a detached buffer is refused before anything is written', (_n, ctor, options) => {
+    const { ps, opt } = twoGroups(ctor, options);
+    const a = ps[0];
+    const others = ps.slice(1);
+    const before = snapshot(others, opt);
+    const aGrad = bytesOf(a.grad);
+    detach(a.data);
+    expect(a.data.length).toBe(0);
+    expect(() => opt.step()).toThrow(OptimRangeError);
+    expect(() => opt.step()).toThrow(/param "a": data has length 0 but had length 3 at its first step \(detached/);
+    expect(snapshot(others, opt)).toEqual(before);
+    expect(bytesOf(a.grad)).toEqual(aGrad);
+  });
+
+  it('a closure that is not a function is refused', () => {
+    const { ps, opt } = twoGroups(Adam as unknown as Ctor, {});
+    expectRefused(ps, opt, () => opt.step(42 as unknown as () => number), OptimTypeError, /closure must be a function/);
+  });
+});
+
+describe.each(backendRows)('backend kernels refuse bad calls without writing, %s backend', (_name, backend) => {
+  const make = (): FloatArray[] => [Float64Array.from([1, 2, 3]), Float64Array.from([0.1, 0.2, 0.3])];
+  const scalars = (n: number) => new Float64Array(n).fill(0.5);
+
+  it.each([
+    ['a list that is not an array', () => backend.sgdStep({} as unknown as FloatArray[], scalars(SGD_K.N_SCALARS), 0), OptimTypeError, /list must be an Array/],
+    ['an Int32Array in the list', () => backend.sgdStep([...make(), ...[]].map((a, i) => (i === 1 ? new Int32Array(3) : a)) as FloatArray[], scalars(SGD_K.N_SCALARS), 0), OptimTypeError, /list\[1\] must be a Float64Array/],
+    ['mixed dtypes', () => backend.sgdStep([make()[0], new Float32Array(3)], scalars(SGD_K.N_SCALARS), 0), OptimTypeError, /list\[1\]/],
+    ['lengths differing within a tuple', () => backend.sgdStep([make()[0], new Float64Array(2)], scalars(SGD_K.N_SCALARS), 0), OptimRangeError, /list\[1\] has length 2/],
+    ['a list length not a multiple of the stride', () => backend.sgdStep(make(), scalars(SGD_K.N_SCALARS), SGD_K.F_MOMENTUM), OptimRangeError, /not a multiple of 3/],
+    ['scalars of the wrong length', () => backend.adamStep([...make(), new Float64Array(3), new Float64Array(3)], scalars(3), 0), OptimRangeError, /scalars must have length 10/],
+    ['scalars that are not a Float64Array', () => backend.sgdStep(make(), new Float32Array(SGD_K.N_SCALARS) as unknown as Float64Array, 0), OptimTypeError, /scalars must be a Float64Array/],
+    ['unknown flag bits', () => backend.adamStep([...make(), new Float64Array(3), new Float64Array(3)], scalars(ADAM.N_SCALARS), 64), OptimRangeError, /flags/],
+  ] as const)('refuses %s', (_n, call, cls, message) => {
+    expect(call).toThrow(cls);
+    expect(call).toThrow(message);
+  });
+
+  it('writes nothing when a later tensor of the list is bad', () => {
+    const good = make();
+    const before = good.map(bytesOf);
+    expect(() => backend.sgdStep([...good, new Float64Array(2), new Float64Array(3)], scalars(SGD_K.N_SCALARS), 0)).toThrow(OptimRangeError);
+    expect(good.map(bytesOf)).toEqual(before);
+  });
+
+  it('refuses a plain list holding a detached array, which is not an empty tensor', () => {
+    const list = make();
+    const empty: FloatArray[] = [new Float64Array(0), new Float64Array(0)];
+    backend.sgdStep([...list, ...empty], scalars(SGD_K.N_SCALARS), 0);
+    const before = list.map(bytesOf);
+    empty.forEach(detach);
+    expect(() => backend.sgdStep([...list, ...empty], scalars(SGD_K.N_SCALARS), 0)).toThrow(OptimTypeError);
+    expect(list.map(bytesOf)).toEqual(before);
+  });
+
+  it('a prepared list refuses to step once a buffer is detached', () => {
+    const list = make();
+    const handle = backend.prepare(list, 2);
+    expect(handle.tensors).toBe(1);
+    backend.sgdStep(handle, scalars(SGD_K.N_SCALARS), 0);
+    detach(list[1]);
+    const before = bytesOf(list[0]);
+    expect(() => backend.sgdStep(handle, scalars(SGD_K.N_SCALARS), 0)).toThrow(/detached or resized/);
+    expect(bytesOf(list[0])).toEqual(before);
+    expect(() => backend.sgdStep(handle, scalars(SGD_K.N_SCALARS), SGD_K.F_MOMENTUM)).toThrow(OptimRangeError);
+  });
+});
