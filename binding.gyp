@@ -15,7 +15,14 @@
         "native/kernels/dispatch.cc",
         "native/kernels/isa_baseline.cc",
         "native/kernels/isa_avx2.cc",
-        "native/kernels/isa_avx512.cc"
+        "native/kernels/isa_avx512.cc",
+        "native/bindings/linalg.cc",
+        "native/kernels/gemm.cc",
+        "native/kernels/gram.cc",
+        "native/kernels/cholesky.cc",
+        "native/kernels/eigh.cc",
+        "native/kernels/nonfinite.cc",
+        "native/kernels/threads.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

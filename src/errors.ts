@@ -26,3 +26,18 @@ export class OptimStateError extends Error {
     this.name = 'OptimStateError';
   }
 }
+
+/**
+ * A matrix given to `cholesky` (or `solveSPD`) is not positive definite. `pivot` is the 0-based
+ * index of the first pivot that was not positive: the leading (pivot+1)×(pivot+1) block of the
+ * matrix is not positive definite (for a symmetric matrix, it has an eigenvalue <= 0). LAPACK
+ * reports the same as `info = pivot + 1`.
+ */
+export class CholeskyError extends OptimRangeError {
+  readonly pivot: number;
+  constructor(message: string, pivot: number) {
+    super(message);
+    this.name = 'CholeskyError';
+    this.pivot = pivot;
+  }
+}

@@ -2,9 +2,16 @@
  * optim: PyTorch-grade optimizers for Node.js. Fused SIMD C++ kernels over Node-API, with a
  * pure-TypeScript twin of every kernel behind the same interface.
  */
-export { param } from './param.js';
+export { param, paramArena } from './param.js';
 export type { Param } from './param.js';
 export * from './optim/index.js';
+export { Newton } from './optim/newton.js';
+export type { Damping, NewtonOptions, NewtonEvaluation, NewtonStepInfo } from './optim/newton.js';
+export { LBFGS } from './optim/lbfgs.js';
+export type { LBFGSOptions, LossClosure } from './optim/lbfgs.js';
+export { minimize } from './minimize.js';
+export type { Evaluation, IterationInfo, Method, MinimizeOptions, MinimizeResult } from './minimize.js';
+export * from './linalg/index.js';
 export { backendInfo, setBackend, getBackend, nativeAvailable } from './backend/select.js';
 export type { BackendName } from './backend/select.js';
 export type { Backend, BackendInfo, FloatArray, DType, TensorList, PreparedList } from './backend/types.js';

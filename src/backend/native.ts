@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import type { Backend, BackendInfo, PreparedList, TensorList } from './types.js';
+import { nativeLinalg } from './native-linalg.js';
+import type { NativeLinalgAddon } from './native-linalg.js';
 
 /** The raw addon exports (native/bindings/addon.cc). */
 export interface NativeAddon {
@@ -76,6 +78,7 @@ function makeBackend(addon: NativeAddon): Backend {
     adamStep: wrapStep(addon.adamStep),
     nadamStep: wrapStep(addon.nadamStep),
     radamStep: wrapStep(addon.radamStep),
+    ...nativeLinalg(addon as NativeAddon & NativeLinalgAddon),
   };
 }
 

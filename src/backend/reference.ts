@@ -11,6 +11,7 @@ import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { ADAGRAD, ADAM, NADAM, RADAM, RMSPROP, SGD, stateCount } from './types.js';
 import type { Backend, BackendInfo, FloatArray, PreparedList, StepKernel, TensorList } from './types.js';
+import { referenceLinalg } from './reference-linalg.js';
 
 const KERNELS: Record<StepKernel, { nScalars: number; allFlags: number }> = {
   sgdStep: { nScalars: SGD.N_SCALARS, allFlags: SGD.F_WD | SGD.F_MOMENTUM | SGD.F_NESTEROV | SGD.F_FIRST },
@@ -395,4 +396,5 @@ export const referenceBackend: Backend = {
   adamStep,
   nadamStep,
   radamStep,
+  ...referenceLinalg,
 };

@@ -148,4 +148,29 @@ export interface Backend {
   adamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
   nadamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
   radamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
+
+  // Linear algebra (src/linalg is the public face, which validates and allocates). Matrices are
+  // row-major, every array of one call shares one dtype, lengths are exact. Outputs must not
+  // share memory with inputs, except where noted (in place).
+  /** c = alpha * op(a) * op(b) + beta * c; op(a) m×k, op(b) k×n; c is not read when beta == 0. */
+  gemm(a: FloatArray, b: FloatArray, c: FloatArray, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number): void;
+  /** c = op(a) op(a)^T, full n×n; a is rows×cols, op(a) = trans ? a^T : a. */
+  syrk(a: FloatArray, c: FloatArray, rows: number, cols: number, trans: boolean): void;
+  /**
+   * out = L, the lower Cholesky factor of the n×n matrix whose lower triangle is in a (the upper
+   * one is not read), strictly upper triangle zeroed. out === a factors in place. Throws
+   * CholeskyError (the first non-positive pivot) or OptimRangeError (a non-finite entry, before
+   * writing anything); after a CholeskyError, out's contents are unspecified.
+   */
+  potrf(a: FloatArray, out: FloatArray, n: number): void;
+  /** x = (L L^T)^{-1} b; b, x n×nrhs; x === b solves in place. */
+  potrs(L: FloatArray, b: FloatArray, x: FloatArray, n: number, nrhs: number): void;
+  /** Eigenvalues ascending; eigenvectors in the columns of `vectors`, largest component positive. */
+  syevd(a: FloatArray, values: FloatArray, vectors: FloatArray, n: number): void;
+  gemmAsync(a: FloatArray, b: FloatArray, c: FloatArray, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number): Promise<void>;
+  potrfAsync(a: FloatArray, out: FloatArray, n: number): Promise<void>;
+  potrsAsync(L: FloatArray, b: FloatArray, x: FloatArray, n: number, nrhs: number): Promise<void>;
+  syevdAsync(a: FloatArray, values: FloatArray, vectors: FloatArray, n: number): Promise<void>;
 }

@@ -1,0 +1,77 @@
+'use strict';
+// One dtype's kernel measurements: every step kernel at every size, native and reference, each
+// sampled in alternation with the bandwidth probe (axpy) on arrays of the same length. run.js
+// starts it in a child process per dtype, so the reference kernels are JIT-compiled for one array
+// type, as in a program that trains in one dtype.
+const { loadNative } = require('../dist/backend/native.js');
+const { referenceBackend } = require('../dist/backend/reference.js');
+const { CASES } = require('./cases.js');
+const { measureAll, median, gc } = require('./timing.js');
+
+/**
+ * Deterministic values valid for every kernel's state (states positive, grads never 0), so no
+ * buffer decays into subnormals however many steps the timing loop takes.
+ */
+function fill(arrays) {
+  const [p, g, a, b] = arrays;
+  for (let i = 0; i < p.length; i++) {
+    const h = (i * 7919) % 1000;
+    p[i] = 0.1 * (h / 1000 - 0.5);
+    g[i] = (i & 1 ? 1e-2 : -1e-2) * (0.5 + ((i * 104729) % 997) / 997);
+    a[i] = 1e-4 * (1 + (i % 13) / 13);
+    b[i] = 1e-4 * (1 + (i % 17) / 17);
+  }
+}
+
+function runSuite(dtype, sizes, log) {
+  const C = dtype === 'float32' ? Float32Array : Float64Array;
+  const native = loadNative();
+  const backends = [native.backend, referenceBackend].filter(Boolean);
+  // y and x read, y written: 3 streams (y's lines are loaded before they are stored).
+  const axpyBytes = 3 * C.BYTES_PER_ELEMENT;
+  const out = { dtype, bandwidth: [], kernels: [] };
+  for (const n of sizes) {
+    gc();
+    const pool = [new C(n), new C(n), new C(n), new C(n)];
+    const y = new C(n).fill(1);
+    const x = new C(n).fill(1);
+    const axpy = native.addon ? () => native.addon.axpy(y, x, 1e-7) : undefined;
+    const axpyNs = [];
+    for (const c of CASES) {
+      fill(pool);
+      const row = { name: c.name, kernel: c.kernel, flags: c.flags, n, bytesPerElem: c.streams * C.BYTES_PER_ELEMENT };
+      const fns = backends.map((backend) => {
+        const handle = backend.prepare(pool.slice(0, c.stride), c.stride);
+        const step = backend[c.kernel];
+        return () => step(handle, c.scalars, c.flags);
+      });
+      const ms = measureAll(axpy ? [...fns, axpy] : fns);
+      backends.forEach((b, i) => {
+        const m = ms[i];
+        row[b.name] = { nsPerCall: m.ns, nsPerElem: m.ns / n, min: m.min, max: m.max, inner: m.inner, repeats: m.repeats };
+      });
+      if (axpy) {
+        const m = ms[ms.length - 1];
+        row.axpyGBs = (axpyBytes * n) / m.ns;
+        axpyNs.push(m.ns);
+      }
+      out.kernels.push(row);
+      log(`[${dtype}] n=${n} ${c.name}: ${backends.map((b) => `${b.name} ${row[b.name].nsPerElem.toPrecision(3)} ns/el`).join(', ')}`);
+    }
+    if (axpy) {
+      const ns = median(axpyNs);
+      out.bandwidth.push({ n, bytesPerElem: axpyBytes, nsPerCall: ns, gbps: (axpyBytes * n) / ns, samples: axpyNs.length });
+      log(`[${dtype}] n=${n} axpy ${((axpyBytes * n) / ns).toFixed(1)} GB/s`);
+    }
+  }
+  return out;
+}
+
+if (require.main === module) {
+  const dtype = process.argv[2];
+  const sizes = process.argv[3].split(',').map(Number);
+  const result = runSuite(dtype, sizes, (line) => process.stderr.write(`${line}\n`));
+  process.stdout.write(JSON.stringify(result));
+}
+
+module.exports = { runSuite };

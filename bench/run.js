@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+'use strict';
+// `npm run bench`: one run of every measurement, printed as Markdown and written to
+// bench/results/latest.{md,json} plus a timestamped copy. Needs dist/ (npm run build:ts).
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const root = path.resolve(__dirname, '..');
+if (!fs.existsSync(path.join(root, 'dist', 'index.js'))) {
+  console.error('bench: dist/ is missing; run `npm run build:ts` first');
+  process.exit(1);
+}
+
+const { backendInfo, setBackend } = require('../dist/index.js');
+const { environment } = require('./env.js');
+const { runOptimizerSuite } = require('./optimizer-suite.js');
+const { render } = require('./report.js');
+const { gc } = require('./timing.js');
+
+const SIZES = [1e3, 1e4, 1e5, 1e6, 1e7];
+const log = (line) => process.stderr.write(`${line}\n`);
+
+function kernelSuite(dtype) {
+  const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'kernel-suite.js'), dtype, SIZES.join(',')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`bench: the ${dtype} kernel suite failed (status ${r.status}, signal ${r.signal})`);
+  return JSON.parse(r.stdout);
+}
+
+function main() {
+  const t0 = Date.now();
+  setBackend('auto');
+  const env = environment(backendInfo());
+  const kernels = ['float32', 'float64'].map(kernelSuite);
+  gc();
+  const optimizer = runOptimizerSuite(log);
+  env.loadAverageEnd = require('node:os').loadavg().map((x) => +x.toFixed(2));
+  const results = { env, durationS: (Date.now() - t0) / 1e3, sizes: SIZES, kernels, optimizer };
+  const md = render(results);
+
+  const dir = path.join(__dirname, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = env.date.replace(/[:.]/g, '-');
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  for (const [name, body] of [[`${stamp}.md`, md], [`${stamp}.json`, json], ['latest.md', md], ['latest.json', json]]) {
+    const file = path.join(dir, name);
+    fs.writeFileSync(`${file}.tmp`, body);
+    fs.renameSync(`${file}.tmp`, file);
+  }
+  process.stdout.write(md);
+  log(`bench: wrote bench/results/latest.md, latest.json and ${stamp}.{md,json}`);
+}
+
+main();

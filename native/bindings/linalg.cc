@@ -1,0 +1,675 @@
+// Node-API glue for the linear algebra kernels: unpack and validate arguments, then run a kernel,
+// now (sync) or on the libuv pool (async, returning a Promise). No arithmetic here.
+//
+// Exports (all arrays row-major, one dtype per call; flags: 1 = transA, 2 = transB):
+//   matmul(a, b, c, m, n, k, flags, alpha, beta)   gram(a, c, rows, cols, flags)
+//   cholesky(a, out, n)   choSolve(l, b, x, n, nrhs)   eigh(a, values, vectors, n)
+//   matmulAsync / choleskyAsync / choSolveAsync / eighAsync: same arguments, Promise<undefined>
+//   setBlas('openblas' | 'builtin' | 'best'), setLinalgIsa('avx2' | 'baseline' | 'best'),
+//   linalgInfo()
+// `out` === `a` (cholesky) and `x` === `b` (choSolve) work in place; any other overlap between an
+// output and another operand is refused.
+//
+// Every argument is checked before anything is written or queued; the data checks (non-finite
+// values, the pivots) run with the kernel, before it writes. An async call holds a reference to
+// each of its typed arrays until its Promise settles, so they outlive the caller's references.
+#include <node_api.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../kernels/linalg.h"
+#include "../kernels/steps.h"
+
+namespace {
+
+namespace la = optim::linalg;
+
+// Per-environment settings (each worker thread has its own): which implementation runs.
+struct LinalgEnv {
+  bool openblas;
+  bool avx2;
+};
+
+enum class Op { Matmul, Gram, Cholesky, ChoSolve, Eigh };
+
+const char* op_name(Op op, bool async) {
+  switch (op) {
+    case Op::Matmul: return async ? "matmulAsync" : "matmul";
+    case Op::Gram: return "gram";
+    case Op::Cholesky: return async ? "choleskyAsync" : "cholesky";
+    case Op::ChoSolve: return async ? "choSolveAsync" : "choSolve";
+    case Op::Eigh: return async ? "eighAsync" : "eigh";
+  }
+  return "linalg";
+}
+
+struct Operand {
+  const char* name;
+  napi_value value;
+  void* data;
+  size_t length;  // elements
+};
+
+// A validated call: everything the kernel needs, and after it runs, what happened.
+struct Job {
+  Op op;
+  bool async;
+  bool f64;
+  la::Ctx ctx;
+  std::vector<Operand> operands;  // in argument order
+  size_t m = 0, n = 0, k = 0, nrhs = 0;
+  bool ta = false, tb = false;
+  double alpha = 1, beta = 0;
+  bool in_place = false;
+
+  enum Result { OK, NOT_PD, NONFINITE, ZERO_DIAGONAL, NO_CONVERGENCE } result = OK;
+  const char* bad_arg = nullptr;
+  size_t bad_row = 0, bad_col = 0;
+  double bad_value = 0;
+  long pivot = -1;
+
+  const char* fn() const { return op_name(op, async); }
+  void* data(size_t i) const { return operands[i].data; }
+
+  template <typename T>
+  void run_typed();
+  void run() { f64 ? run_typed<double>() : run_typed<float>(); }
+
+  template <typename T>
+  bool refuse_nonfinite(const char* arg, long idx, size_t ld, const T* base) {
+    if (idx < 0) return false;
+    result = NONFINITE;
+    bad_arg = arg;
+    bad_row = size_t(idx) / ld;
+    bad_col = size_t(idx) % ld;
+    bad_value = double(base[idx]);
+    return true;
+  }
+};
+
+template <typename T>
+void Job::run_typed() {
+  switch (op) {
+    case Op::Matmul:
+      la::gemm<T>(ctx, ta, tb, m, n, k, T(alpha), static_cast<const T*>(data(0)), ta ? m : k,
+                  static_cast<const T*>(data(1)), tb ? k : n, T(beta), static_cast<T*>(data(2)), n);
+      return;
+    case Op::Gram:
+      la::gram<T>(ctx, ta, m, k, static_cast<const T*>(data(0)), static_cast<T*>(data(1)));
+      return;
+    case Op::Cholesky: {
+      const T* a = static_cast<const T*>(data(0));
+      T* out = static_cast<T*>(data(1));
+      if (refuse_nonfinite("a", la::find_nonfinite_lower<T>(n, a, n), n, a)) return;
+      if (!in_place && n > 0) std::memcpy(out, a, n * n * sizeof(T));
+      const long r = la::potrf<T>(ctx, n, out);
+      if (r >= 0) {
+        result = NOT_PD;
+        pivot = r;
+      }
+      return;
+    }
+    case Op::ChoSolve: {
+      const T* l = static_cast<const T*>(data(0));
+      const T* b = static_cast<const T*>(data(1));
+      T* x = static_cast<T*>(data(2));
+      if (refuse_nonfinite("b", la::find_nonfinite<T>(n * nrhs, b), nrhs, b)) return;
+      for (size_t i = 0; i < n; i++) {
+        const T d = l[i * n + i];
+        if (d == T(0) || !std::isfinite(d)) {
+          result = ZERO_DIAGONAL;
+          bad_arg = "L";
+          bad_row = bad_col = i;
+          bad_value = double(d);
+          return;
+        }
+      }
+      if (!in_place && n * nrhs > 0) std::memcpy(x, b, n * nrhs * sizeof(T));
+      la::potrs<T>(ctx, n, nrhs, l, x);
+      return;
+    }
+    case Op::Eigh: {
+      const T* a = static_cast<const T*>(data(0));
+      if (refuse_nonfinite("a", la::find_nonfinite_lower<T>(n, a, n), n, a)) return;
+      if (!la::syevd<T>(ctx, n, a, static_cast<T*>(data(1)), static_cast<T*>(data(2)))) {
+        result = NO_CONVERGENCE;
+      }
+      return;
+    }
+  }
+}
+
+std::string num(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+napi_value make_error(napi_env env, napi_status (*ctor)(napi_env, napi_value, napi_value, napi_value*),
+                      const char* code, const std::string& msg) {
+  napi_value c, m, e = nullptr;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_string_utf8(env, msg.c_str(), msg.size(), &m);
+  ctor(env, c, m, &e);
+  return e;
+}
+
+napi_value type_error(napi_env env, const std::string& msg) {
+  return make_error(env, napi_create_type_error, "ERR_OPTIM_ARG_TYPE", msg);
+}
+napi_value range_error(napi_env env, const std::string& msg) {
+  return make_error(env, napi_create_range_error, "ERR_OPTIM_ARG_VALUE", msg);
+}
+
+// The error a finished job reports, or nullptr.
+napi_value job_error(napi_env env, const Job& job) {
+  const std::string fn = job.fn();
+  switch (job.result) {
+    case Job::OK: return nullptr;
+    case Job::NOT_PD: {
+      const std::string p = std::to_string(job.pivot);
+      napi_value e = make_error(
+          env, napi_create_error, "ERR_OPTIM_NOT_POSITIVE_DEFINITE",
+          fn + ": the matrix is not positive definite: pivot " + p +
+              " is not positive (the leading minor of order " + std::to_string(job.pivot + 1) +
+              " is not positive definite)");
+      napi_value pv;
+      napi_create_int64(env, job.pivot, &pv);
+      napi_set_named_property(env, e, "pivot", pv);
+      return e;
+    }
+    case Job::NONFINITE:
+      return range_error(env, fn + ": " + job.bad_arg + "[" + std::to_string(job.bad_row) + ", " +
+                                  std::to_string(job.bad_col) + "] is " + num(job.bad_value) +
+                                  "; the matrix must be finite");
+    case Job::ZERO_DIAGONAL:
+      return range_error(env, fn + ": " + job.bad_arg + "[" + std::to_string(job.bad_row) + ", " +
+                                  std::to_string(job.bad_col) + "] is " + num(job.bad_value) +
+                                  "; a Cholesky factor's diagonal must be finite and nonzero");
+    case Job::NO_CONVERGENCE:
+      return make_error(env, napi_create_error, "ERR_OPTIM_NO_CONVERGENCE",
+                        fn + ": the eigenvalue iteration did not converge");
+  }
+  return nullptr;
+}
+
+// ---- argument checks: each returns false with a JavaScript exception pending ----
+
+bool fail(napi_env env, napi_value error) {
+  napi_throw(env, error);
+  return false;
+}
+
+const char* type_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "typed array";
+  }
+}
+
+// A Float32Array or Float64Array (the first operand fixes which, for the others).
+bool get_array(napi_env env, napi_value v, const std::string& fn, const char* name, Job& job,
+               bool first) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
+    return fail(env, type_error(env, fn + ": " + name + " must be a Float32Array or Float64Array"));
+  }
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  napi_value buffer = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset) != napi_ok) {
+    return fail(env, type_error(env, fn + ": " + name + " is unreadable"));
+  }
+  if (type != napi_float32_array && type != napi_float64_array) {
+    return fail(env, type_error(env, fn + ": " + name + " must be a Float32Array or Float64Array, got " +
+                                         type_name(type)));
+  }
+  const bool f64 = type == napi_float64_array;
+  if (first) {
+    job.f64 = f64;
+  } else if (f64 != job.f64) {
+    return fail(env, type_error(env, fn + ": " + name + " must be a " +
+                                         (job.f64 ? "Float64Array" : "Float32Array") + " like " +
+                                         job.operands[0].name + ", got " + type_name(type)));
+  }
+  bool detached = false;
+  if (buffer && napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && detached) {
+    return fail(env, type_error(env, fn + ": " + name + " is backed by a detached ArrayBuffer"));
+  }
+  if (length > 0 && data == nullptr) {
+    return fail(env, type_error(env, fn + ": " + name + " has no data (detached?)"));
+  }
+  job.operands.push_back({name, v, data, length});
+  return true;
+}
+
+// A non-negative integer that is a safe JavaScript integer.
+bool get_dim(napi_env env, napi_value v, const std::string& fn, const char* name, size_t* out) {
+  napi_valuetype t;
+  double d = 0;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
+      napi_get_value_double(env, v, &d) != napi_ok) {
+    return fail(env, type_error(env, fn + ": " + name + " must be a number"));
+  }
+  if (!(d >= 0 && d <= 9007199254740991.0 && d == std::floor(d))) {
+    return fail(env, range_error(env, fn + ": " + name + " must be a non-negative integer, got " + num(d)));
+  }
+  *out = size_t(d);
+  return true;
+}
+
+bool get_finite(napi_env env, napi_value v, const std::string& fn, const char* name, double* out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
+      napi_get_value_double(env, v, out) != napi_ok) {
+    return fail(env, type_error(env, fn + ": " + name + " must be a number"));
+  }
+  if (!std::isfinite(*out)) {
+    return fail(env, range_error(env, fn + ": " + name + " must be finite, got " + num(*out)));
+  }
+  return true;
+}
+
+bool get_flags(napi_env env, napi_value v, const std::string& fn, uint32_t all, uint32_t* out) {
+  size_t f = 0;
+  if (!get_dim(env, v, fn, "flags", &f)) return false;
+  if (f & ~size_t(all)) {
+    return fail(env, range_error(env, fn + ": flags must be a bitmask within " + std::to_string(all) +
+                                          ", got " + std::to_string(f)));
+  }
+  *out = uint32_t(f);
+  return true;
+}
+
+// The product of two dimensions, refusing what cannot be a typed-array length.
+bool product(napi_env env, const std::string& fn, size_t a, size_t b, size_t* out) {
+  if (__builtin_mul_overflow(a, b, out) || *out > (size_t(1) << 53)) {
+    return fail(env, range_error(env, fn + ": the dimensions are too large (" + std::to_string(a) +
+                                          " × " + std::to_string(b) + ")"));
+  }
+  return true;
+}
+
+bool expect_length(napi_env env, const std::string& fn, const Operand& o, size_t want,
+                   const std::string& formula) {
+  if (o.length == want) return true;
+  return fail(env, range_error(env, fn + ": " + o.name + " has length " + std::to_string(o.length) +
+                                        ", expected " + formula + " = " + std::to_string(want)));
+}
+
+size_t elem_size(const Job& job) { return job.f64 ? 8 : 4; }
+
+bool overlaps(const Job& job, const Operand& x, const Operand& y) {
+  const uintptr_t x0 = uintptr_t(x.data), y0 = uintptr_t(y.data);
+  const uintptr_t x1 = x0 + x.length * elem_size(job), y1 = y0 + y.length * elem_size(job);
+  return x.length > 0 && y.length > 0 && x0 < y1 && y0 < x1;
+}
+
+bool same(const Operand& x, const Operand& y) { return x.data == y.data && x.length == y.length; }
+
+bool refuse_overlap(napi_env env, const Job& job, size_t out, size_t other) {
+  const Operand& o = job.operands[out];
+  const Operand& p = job.operands[other];
+  if (!overlaps(job, o, p)) return true;
+  return fail(env, range_error(env, std::string(job.fn()) + ": " + o.name + " must not share memory with " +
+                                        p.name));
+}
+
+// ---- per-operation parsing ----
+
+bool parse_matmul(napi_env env, napi_value* argv, Job& job) {
+  const std::string fn = job.fn();
+  uint32_t flags = 0;
+  if (!get_array(env, argv[0], fn, "a", job, true) || !get_array(env, argv[1], fn, "b", job, false) ||
+      !get_array(env, argv[2], fn, "c", job, false) || !get_dim(env, argv[3], fn, "m", &job.m) ||
+      !get_dim(env, argv[4], fn, "n", &job.n) || !get_dim(env, argv[5], fn, "k", &job.k) ||
+      !get_flags(env, argv[6], fn, 3, &flags) || !get_finite(env, argv[7], fn, "alpha", &job.alpha) ||
+      !get_finite(env, argv[8], fn, "beta", &job.beta)) {
+    return false;
+  }
+  job.ta = flags & 1;
+  job.tb = flags & 2;
+  size_t mk, kn, mn;
+  if (!product(env, fn, job.m, job.k, &mk) || !product(env, fn, job.k, job.n, &kn) ||
+      !product(env, fn, job.m, job.n, &mn)) {
+    return false;
+  }
+  return expect_length(env, fn, job.operands[0], mk, "m*k") &&
+         expect_length(env, fn, job.operands[1], kn, "k*n") &&
+         expect_length(env, fn, job.operands[2], mn, "m*n") && refuse_overlap(env, job, 2, 0) &&
+         refuse_overlap(env, job, 2, 1);
+}
+
+bool parse_gram(napi_env env, napi_value* argv, Job& job) {
+  const std::string fn = job.fn();
+  uint32_t flags = 0;
+  size_t rows = 0, cols = 0;
+  if (!get_array(env, argv[0], fn, "a", job, true) || !get_array(env, argv[1], fn, "c", job, false) ||
+      !get_dim(env, argv[2], fn, "rows", &rows) || !get_dim(env, argv[3], fn, "cols", &cols) ||
+      !get_flags(env, argv[4], fn, 1, &flags)) {
+    return false;
+  }
+  job.ta = flags & 1;
+  job.m = rows;
+  job.k = cols;
+  const size_t n = job.ta ? cols : rows;
+  size_t rc, nn;
+  return product(env, fn, rows, cols, &rc) && product(env, fn, n, n, &nn) &&
+         expect_length(env, fn, job.operands[0], rc, "rows*cols") &&
+         expect_length(env, fn, job.operands[1], nn, job.ta ? "cols*cols" : "rows*rows") &&
+         refuse_overlap(env, job, 1, 0);
+}
+
+bool parse_cholesky(napi_env env, napi_value* argv, Job& job) {
+  const std::string fn = job.fn();
+  if (!get_array(env, argv[0], fn, "a", job, true) || !get_array(env, argv[1], fn, "out", job, false) ||
+      !get_dim(env, argv[2], fn, "n", &job.n)) {
+    return false;
+  }
+  size_t nn;
+  if (!product(env, fn, job.n, job.n, &nn) || !expect_length(env, fn, job.operands[0], nn, "n*n") ||
+      !expect_length(env, fn, job.operands[1], nn, "n*n")) {
+    return false;
+  }
+  job.in_place = same(job.operands[0], job.operands[1]);
+  return job.in_place || refuse_overlap(env, job, 1, 0);
+}
+
+bool parse_cho_solve(napi_env env, napi_value* argv, Job& job) {
+  const std::string fn = job.fn();
+  if (!get_array(env, argv[0], fn, "L", job, true) || !get_array(env, argv[1], fn, "b", job, false) ||
+      !get_array(env, argv[2], fn, "x", job, false) || !get_dim(env, argv[3], fn, "n", &job.n) ||
+      !get_dim(env, argv[4], fn, "nrhs", &job.nrhs)) {
+    return false;
+  }
+  size_t nn, nb;
+  if (!product(env, fn, job.n, job.n, &nn) || !product(env, fn, job.n, job.nrhs, &nb) ||
+      !expect_length(env, fn, job.operands[0], nn, "n*n") ||
+      !expect_length(env, fn, job.operands[1], nb, "n*nrhs") ||
+      !expect_length(env, fn, job.operands[2], nb, "n*nrhs") || !refuse_overlap(env, job, 2, 0)) {
+    return false;
+  }
+  job.in_place = same(job.operands[1], job.operands[2]);
+  return job.in_place || refuse_overlap(env, job, 2, 1);
+}
+
+bool parse_eigh(napi_env env, napi_value* argv, Job& job) {
+  const std::string fn = job.fn();
+  if (!get_array(env, argv[0], fn, "a", job, true) ||
+      !get_array(env, argv[1], fn, "values", job, false) ||
+      !get_array(env, argv[2], fn, "vectors", job, false) || !get_dim(env, argv[3], fn, "n", &job.n)) {
+    return false;
+  }
+  size_t nn;
+  return product(env, fn, job.n, job.n, &nn) && expect_length(env, fn, job.operands[0], nn, "n*n") &&
+         expect_length(env, fn, job.operands[1], job.n, "n") &&
+         expect_length(env, fn, job.operands[2], nn, "n*n") && refuse_overlap(env, job, 1, 0) &&
+         refuse_overlap(env, job, 2, 0) && refuse_overlap(env, job, 2, 1);
+}
+
+struct OpInfo {
+  Op op;
+  size_t argc;
+  const char* signature;
+  bool (*parse)(napi_env, napi_value*, Job&);
+};
+
+constexpr OpInfo kOps[] = {
+    {Op::Matmul, 9, "(a, b, c, m, n, k, flags, alpha, beta)", parse_matmul},
+    {Op::Gram, 5, "(a, c, rows, cols, flags)", parse_gram},
+    {Op::Cholesky, 3, "(a, out, n)", parse_cholesky},
+    {Op::ChoSolve, 5, "(L, b, x, n, nrhs)", parse_cho_solve},
+    {Op::Eigh, 4, "(a, values, vectors, n)", parse_eigh},
+};
+
+// ---- async: a job on the libuv pool ----
+
+// A resizable ArrayBuffer can shrink (and its memory be decommitted) while the pool thread
+// works on it, so async calls refuse one. Growable SharedArrayBuffers only grow; fixed ones are
+// fine. Reading the property may run JavaScript, so this runs before any pointer is taken.
+bool refuse_resizable(napi_env env, napi_value v, const std::string& fn, size_t index) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return true;
+  napi_value buffer = nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  if (napi_get_typedarray_info(env, v, &type, &length, nullptr, &buffer, nullptr) != napi_ok ||
+      !buffer) {
+    return true;
+  }
+  bool is_ab = false;
+  napi_is_arraybuffer(env, buffer, &is_ab);
+  if (!is_ab) return true;  // a SharedArrayBuffer
+  napi_value r;
+  bool resizable = false;
+  if (napi_get_named_property(env, buffer, "resizable", &r) != napi_ok ||
+      napi_get_value_bool(env, r, &resizable) != napi_ok) {
+    napi_value ex;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) napi_get_and_clear_last_exception(env, &ex);
+    return true;
+  }
+  if (!resizable) return true;
+  return fail(env, type_error(env, fn + ": argument " + std::to_string(index) +
+                                       " is backed by a resizable ArrayBuffer, which could shrink "
+                                       "while the call runs; use a fixed-length buffer (or the sync form)"));
+}
+
+struct AsyncCall {
+  Job job;
+  std::vector<napi_ref> refs;
+  napi_deferred deferred = nullptr;
+  napi_async_work work = nullptr;
+};
+
+void execute(napi_env, void* data) { static_cast<AsyncCall*>(data)->job.run(); }
+
+void complete(napi_env env, napi_status status, void* data) {
+  AsyncCall* call = static_cast<AsyncCall*>(data);
+  const Job& job = call->job;
+  napi_value error = nullptr;
+  if (status != napi_ok) {
+    error = make_error(env, napi_create_error, "ERR_OPTIM_CANCELLED", std::string(job.fn()) + ": cancelled");
+  } else {
+    // A buffer transferred or resized while the pool thread ran: its result cannot be trusted.
+    for (size_t i = 0; i < call->refs.size() && !error; i++) {
+      napi_value v = nullptr;
+      napi_typedarray_type type;
+      size_t length = 0;
+      void* ptr = nullptr;
+      if (napi_get_reference_value(env, call->refs[i], &v) != napi_ok || !v ||
+          napi_get_typedarray_info(env, v, &type, &length, &ptr, nullptr, nullptr) != napi_ok ||
+          length != job.operands[i].length || (length > 0 && ptr != job.operands[i].data)) {
+        error = type_error(env, std::string(job.fn()) + ": " + job.operands[i].name +
+                                    " was detached or resized while the call ran");
+      }
+    }
+    if (!error) error = job_error(env, job);
+  }
+  if (error) {
+    napi_reject_deferred(env, call->deferred, error);
+  } else {
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_resolve_deferred(env, call->deferred, undefined);
+  }
+  for (napi_ref r : call->refs) napi_delete_reference(env, r);
+  napi_delete_async_work(env, call->work);
+  delete call;
+}
+
+napi_value queue(napi_env env, Job&& job) {
+  AsyncCall* call = new AsyncCall{std::move(job), {}, nullptr, nullptr};
+  napi_value promise = nullptr, name;
+  bool ok = napi_create_promise(env, &call->deferred, &promise) == napi_ok;
+  for (size_t i = 0; ok && i < call->job.operands.size(); i++) {
+    napi_ref r;
+    ok = napi_create_reference(env, call->job.operands[i].value, 1, &r) == napi_ok;
+    if (ok) call->refs.push_back(r);
+  }
+  ok = ok && napi_create_string_utf8(env, call->job.fn(), NAPI_AUTO_LENGTH, &name) == napi_ok &&
+       napi_create_async_work(env, nullptr, name, execute, complete, call, &call->work) == napi_ok &&
+       napi_queue_async_work(env, call->work) == napi_ok;
+  if (!ok) {
+    for (napi_ref r : call->refs) napi_delete_reference(env, r);
+    if (call->work) napi_delete_async_work(env, call->work);
+    const napi_value error = make_error(env, napi_create_error, "ERR_OPTIM_ASYNC",
+                                        std::string(call->job.fn()) + ": could not queue the work");
+    if (call->deferred) napi_reject_deferred(env, call->deferred, error);
+    delete call;
+    if (!promise) napi_throw(env, error);
+  }
+  return promise;
+}
+
+// ---- the exported functions ----
+
+template <size_t OP, bool ASYNC>
+napi_value Call(napi_env env, napi_callback_info cbinfo) {
+  const OpInfo& info = kOps[OP];
+  napi_value argv[9];
+  size_t argc = 9;
+  void* data = nullptr;
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data) != napi_ok) return nullptr;
+  const std::string fn = op_name(info.op, ASYNC);
+  if (argc != info.argc) {
+    napi_throw(env, type_error(env, fn + info.signature + " takes " + std::to_string(info.argc) +
+                                        " arguments, got " + std::to_string(argc)));
+    return nullptr;
+  }
+  if (ASYNC) {
+    for (size_t i = 0; i < argc; i++) {
+      if (!refuse_resizable(env, argv[i], fn, i)) return nullptr;
+    }
+  }
+  const LinalgEnv* le = static_cast<const LinalgEnv*>(data);
+  Job job;
+  job.op = info.op;
+  job.async = ASYNC;
+  job.ctx = {le->openblas, le->avx2};
+  if (!info.parse(env, argv, job)) return nullptr;
+  if (ASYNC) return queue(env, std::move(job));
+  job.run();
+  if (napi_value e = job_error(env, job)) napi_throw(env, e);
+  return nullptr;
+}
+
+bool read_string(napi_env env, napi_callback_info cbinfo, const char* usage, std::string* out,
+                 void** data) {
+  napi_value argv[1];
+  size_t argc = 1;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, data);
+  napi_valuetype t;
+  char buf[32];
+  size_t len = 0;
+  if (argc != 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string ||
+      napi_get_value_string_utf8(env, argv[0], buf, sizeof buf, &len) != napi_ok) {
+    napi_throw(env, type_error(env, std::string(usage) + ": name must be a string"));
+    return false;
+  }
+  *out = std::string(buf, len);
+  return true;
+}
+
+napi_value boolean(napi_env env, bool b) {
+  napi_value v;
+  napi_get_boolean(env, b, &v);
+  return v;
+}
+
+// setBlas(name): 'openblas' | 'builtin' | 'best' for this environment; false (changing nothing)
+// when the build has no OpenBLAS or the name is unknown.
+napi_value SetBlas(napi_env env, napi_callback_info cbinfo) {
+  std::string name;
+  void* data = nullptr;
+  if (!read_string(env, cbinfo, "setBlas(name)", &name, &data)) return nullptr;
+  LinalgEnv* le = static_cast<LinalgEnv*>(data);
+  if (name == "builtin") le->openblas = false;
+  else if ((name == "openblas" || name == "best") && la::have_openblas()) le->openblas = true;
+  else if (name == "best") le->openblas = false;
+  else return boolean(env, false);
+  return boolean(env, true);
+}
+
+// setLinalgIsa(name): 'avx2' | 'baseline' | 'best' for the built-in kernels of this environment;
+// false (changing nothing) when the CPU lacks it or the name is unknown.
+napi_value SetLinalgIsa(napi_env env, napi_callback_info cbinfo) {
+  std::string name;
+  void* data = nullptr;
+  if (!read_string(env, cbinfo, "setLinalgIsa(name)", &name, &data)) return nullptr;
+  LinalgEnv* le = static_cast<LinalgEnv*>(data);
+  if (name == "baseline") le->avx2 = false;
+  else if ((name == "avx2" || name == "best") && la::cpu_has_avx2()) le->avx2 = true;
+  else if (name == "best") le->avx2 = false;
+  else return boolean(env, false);
+  return boolean(env, true);
+}
+
+napi_value LinalgInfo(napi_env env, napi_callback_info cbinfo) {
+  void* data = nullptr;
+  napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
+  const LinalgEnv* le = static_cast<const LinalgEnv*>(data);
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_create_string_utf8(env, le->openblas ? "openblas" : "builtin", NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "blas", v);
+  napi_create_string_utf8(env, le->avx2 ? "avx2" : "baseline", NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "isa", v);
+  napi_set_named_property(env, o, "openblasAvailable", boolean(env, la::have_openblas()));
+  napi_create_int32(env, le->openblas ? la::blas_max_threads() : 1, &v);
+  napi_set_named_property(env, o, "threads", v);
+  return o;
+}
+
+LinalgEnv* initial_settings() {
+  // The kernel set the step kernels chose (OPTIM_ISA may cap it) decides the built-in ISA;
+  // OPTIM_BLAS=builtin at run time starts on the built-in kernels.
+  const char* isa = optim::kernels().isa;
+  const bool wide = std::strcmp(isa, "avx2") == 0 || std::strcmp(isa, "avx512") == 0;
+  const char* blas = std::getenv("OPTIM_BLAS");
+  const bool builtin = blas && std::strcmp(blas, "builtin") == 0;
+  return new LinalgEnv{la::have_openblas() && !builtin, wide && la::cpu_has_avx2()};
+}
+
+}  // namespace
+
+void RegisterLinalg(napi_env env, napi_value exports) {
+  LinalgEnv* le = initial_settings();
+  napi_add_env_cleanup_hook(env, [](void* p) { delete static_cast<LinalgEnv*>(p); }, le);
+  const napi_property_attributes attr = napi_enumerable;
+  const napi_property_descriptor props[] = {
+      {"matmul", nullptr, Call<0, false>, nullptr, nullptr, nullptr, attr, le},
+      {"matmulAsync", nullptr, Call<0, true>, nullptr, nullptr, nullptr, attr, le},
+      {"gram", nullptr, Call<1, false>, nullptr, nullptr, nullptr, attr, le},
+      {"cholesky", nullptr, Call<2, false>, nullptr, nullptr, nullptr, attr, le},
+      {"choleskyAsync", nullptr, Call<2, true>, nullptr, nullptr, nullptr, attr, le},
+      {"choSolve", nullptr, Call<3, false>, nullptr, nullptr, nullptr, attr, le},
+      {"choSolveAsync", nullptr, Call<3, true>, nullptr, nullptr, nullptr, attr, le},
+      {"eigh", nullptr, Call<4, false>, nullptr, nullptr, nullptr, attr, le},
+      {"eighAsync", nullptr, Call<4, true>, nullptr, nullptr, nullptr, attr, le},
+      {"setBlas", nullptr, SetBlas, nullptr, nullptr, nullptr, attr, le},
+      {"setLinalgIsa", nullptr, SetLinalgIsa, nullptr, nullptr, nullptr, attr, le},
+      {"linalgInfo", nullptr, LinalgInfo, nullptr, nullptr, nullptr, attr, le},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+}

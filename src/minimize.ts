@@ -1,0 +1,230 @@
+import type { FloatArray } from './backend/types.js';
+import { OptimRangeError, OptimTypeError } from './errors.js';
+import { param } from './param.js';
+import type { Param } from './param.js';
+import { Newton } from './optim/newton.js';
+import type { Damping, FlatEvaluation } from './optim/newton.js';
+import { LBFGS } from './optim/lbfgs.js';
+import { SGD } from './optim/sgd.js';
+import { Adagrad } from './optim/adagrad.js';
+import { RMSprop } from './optim/rmsprop.js';
+import { Adam } from './optim/adam.js';
+import { AdamW } from './optim/adamw.js';
+import { NAdam } from './optim/nadam.js';
+import { RAdam } from './optim/radam.js';
+import { maxAbs } from './optim/flat.js';
+import { describe, isFloatArray } from './optim/validate.js';
+
+/** What the objective returns at x: the loss, its gradient and (for 'newton') its Hessian. */
+export interface Evaluation {
+  loss: number;
+  grad: FloatArray | ArrayLike<number>;
+  /** n×n row-major, same dtype as x; required by method 'newton'. */
+  hessian?: FloatArray;
+}
+
+export type Method = 'newton' | 'lbfgs' | 'sgd' | 'adagrad' | 'rmsprop' | 'adam' | 'adamw' | 'nadam' | 'radam';
+
+/** One row of the history, also passed to `onIteration`. */
+export interface IterationInfo {
+  nit: number;
+  loss: number;
+  /** max|g| at this iterate. */
+  gradNorm: number;
+  /** Newton only: λ of the step taken from this iterate. */
+  lambda?: number;
+}
+
+export interface MinimizeOptions {
+  method?: Method;
+  /** Success when max|g| ≤ gtol (default 1e-5, as scipy). */
+  gtol?: number;
+  /** Most iterations (default 100 for newton and lbfgs, 1000 for first-order methods). */
+  maxIter?: number;
+  /** Called after each iterate is evaluated; return false to stop. */
+  onIteration?: (info: IterationInfo, x: FloatArray) => boolean | void;
+  /** Learning rate for first-order methods and L-BFGS (defaults: the optimizer's). */
+  lr?: number;
+  /** Newton: damping (default 'adaptive'). */
+  damping?: Damping;
+  /** Newton: 'backtracking' line search (default null). */
+  lineSearch?: 'backtracking' | null;
+  /** L-BFGS: 'strong_wolfe' (default) or null. */
+  lineSearchFn?: 'strong_wolfe' | null;
+  /** L-BFGS: history size (default 10). */
+  historySize?: number;
+  /** Other options passed to the first-order optimizer (betas, momentum, ...). */
+  optimizerOptions?: Record<string, unknown>;
+}
+
+export interface MinimizeResult {
+  x: FloatArray;
+  /** The loss at x. */
+  fun: number;
+  /** max|g| at x. */
+  gradNorm: number;
+  nit: number;
+  nfev: number;
+  success: boolean;
+  message: string;
+  history: IterationInfo[];
+}
+
+const FIRST_ORDER = { sgd: SGD, adagrad: Adagrad, rmsprop: RMSprop, adam: Adam, adamw: AdamW, nadam: NAdam, radam: RAdam } as const;
+const KEYS = new Set(['method', 'gtol', 'maxIter', 'onIteration', 'lr', 'damping', 'lineSearch', 'lineSearchFn', 'historySize', 'optimizerOptions']);
+
+/**
+ * Minimises `fun` from `x0`, in the shape of scipy.optimize.minimize. `fun(x)` returns
+ * `{ loss, grad, hessian? }`; x is the library's working copy (read it, don't keep it).
+ * Methods: 'newton' (Cholesky-based, damped as `damping` says; needs the Hessian), 'lbfgs'
+ * (torch semantics, strong Wolfe line search by default), or a first-order optimizer's name.
+ * Stops with success when max|g| ≤ gtol; otherwise at maxIter or when a step can make no
+ * progress. x0 is not modified.
+ */
+export function minimize(fun: (x: FloatArray) => Evaluation, x0: FloatArray, options: MinimizeOptions = {}): MinimizeResult {
+  if (typeof fun !== 'function') throw new OptimTypeError(`minimize(fun, x0): fun must be a function, got ${describe(fun)}`);
+  if (!isFloatArray(x0)) throw new OptimTypeError(`minimize(fun, x0): x0 must be a Float32Array or Float64Array, got ${describe(x0)}`);
+  if (options === null || typeof options !== 'object') throw new OptimTypeError(`minimize: options must be an object, got ${describe(options)}`);
+  for (const k of Object.keys(options)) {
+    if (!KEYS.has(k)) throw new OptimTypeError(`minimize: unknown option "${k}" (options are ${[...KEYS].join(', ')})`);
+  }
+  const method = options.method ?? 'lbfgs';
+  if (method !== 'newton' && method !== 'lbfgs' && !(method in FIRST_ORDER)) {
+    throw new OptimRangeError(`minimize: method must be 'newton', 'lbfgs' or one of ${Object.keys(FIRST_ORDER).join(', ')}, got ${String(method)}`);
+  }
+  const gtol = options.gtol ?? 1e-5;
+  if (typeof gtol !== 'number' || !(gtol >= 0)) throw new OptimRangeError(`minimize: gtol must be a number >= 0, got ${String(gtol)}`);
+  const maxIter = options.maxIter ?? (method === 'newton' || method === 'lbfgs' ? 100 : 1000);
+  if (!Number.isInteger(maxIter) || maxIter < 0) throw new OptimRangeError(`minimize: maxIter must be an integer >= 0, got ${String(maxIter)}`);
+  if (options.onIteration !== undefined && typeof options.onIteration !== 'function') {
+    throw new OptimTypeError(`minimize: onIteration must be a function, got ${describe(options.onIteration)}`);
+  }
+
+  const p = param(x0.slice(), 'x');
+  const n = x0.length;
+  let nfev = 0;
+  const evaluate = (): Evaluation => {
+    const r = fun(p.data);
+    nfev++;
+    if (r === null || typeof r !== 'object' || typeof r.loss !== 'number') {
+      throw new OptimTypeError(`minimize: fun(x) must return { loss: number, grad, hessian? }, got ${describe(r)}`);
+    }
+    const g = r.grad;
+    if (g === null || typeof g !== 'object' || typeof (g as ArrayLike<number>).length !== 'number' || g.length !== n) {
+      throw new OptimRangeError(`minimize: fun(x).grad must be an array of length ${n}, got ${describe(g)}`);
+    }
+    p.grad.set(g);
+    return r;
+  };
+  const history: IterationInfo[] = [];
+  const report = (info: IterationInfo): boolean => {
+    history.push(info);
+    return options.onIteration ? options.onIteration(info, p.data) !== false : true;
+  };
+  const done = (fun: number, gradNorm: number, nit: number, success: boolean, message: string): MinimizeResult => ({
+    x: p.data, fun, gradNorm, nit, nfev, success, message, history,
+  });
+
+  if (method === 'newton') return runNewton();
+  if (method === 'lbfgs') return runLBFGS();
+  return runFirstOrder();
+
+  function runNewton(): MinimizeResult {
+    const newton = new Newton([p], {
+      damping: options.damping ?? 'adaptive',
+      lineSearch: options.lineSearch ?? null,
+      ...(options.lr !== undefined ? { lr: options.lr } : {}),
+    });
+    const closure = () => {
+      const r = evaluate();
+      if (r.hessian === undefined) throw new OptimTypeError("minimize: method 'newton' needs fun(x) to return a hessian");
+      return { loss: r.loss, hessian: r.hessian };
+    };
+    let ev: FlatEvaluation = newton.evaluate(closure);
+    for (let nit = 0; ; nit++) {
+      const gradNorm = maxAbs(ev.grad);
+      const info: IterationInfo = { nit, loss: ev.loss, gradNorm };
+      if (gradNorm <= gtol) {
+        report(info);
+        return done(ev.loss, gradNorm, nit, true, 'Optimization terminated successfully: max|g| <= gtol.');
+      }
+      if (nit >= maxIter) {
+        report(info);
+        return done(ev.loss, gradNorm, nit, false, 'Maximum number of iterations has been exceeded.');
+      }
+      const { info: step, after } = newton.stepFrom(ev, closure);
+      info.lambda = step.lambda;
+      if (!report(info)) return finish(nit + 1, 'Stopped by onIteration.');
+      if (!step.moved) return done(ev.loss, gradNorm, nit, false, 'Desired error not necessarily achieved: no damping lowered the loss.');
+      ev = after ?? newton.evaluate(closure);
+    }
+  }
+
+  function runLBFGS(): MinimizeResult {
+    const opt = new LBFGS([p], {
+      maxIter: 1,
+      maxEval: 1 << 30,
+      toleranceGrad: gtol,
+      // torch's 1e-9 default stops on |gᵀd| < 1e-9, long before a tight gtol is met; minimize
+      // judges progress itself (gtol, maxIter, a step that does not move).
+      toleranceChange: 0,
+      historySize: options.historySize ?? 10,
+      lineSearchFn: options.lineSearchFn === undefined ? 'strong_wolfe' : options.lineSearchFn,
+      ...(options.lr !== undefined ? { lr: options.lr } : {}),
+    });
+    for (let nit = 0; ; nit++) {
+      if (nit >= maxIter) {
+        const r = evaluate();
+        const gradNorm = maxAbs(Float64Array.from(p.grad));
+        report({ nit, loss: r.loss, gradNorm });
+        return done(r.loss, gradNorm, nit, gradNorm <= gtol, gradNorm <= gtol
+          ? 'Optimization terminated successfully: max|g| <= gtol.'
+          : 'Maximum number of iterations has been exceeded.');
+      }
+      // One L-BFGS iteration per step() call (its history carries over). The step's first
+      // closure call evaluates the current iterate: that is the row this iteration reports.
+      let startGradNorm = NaN;
+      let first = true;
+      const before = p.data.slice();
+      const loss = opt.step(() => {
+        const l = evaluate().loss;
+        if (first) {
+          startGradNorm = maxAbs(Float64Array.from(p.grad));
+          first = false;
+        }
+        return l;
+      });
+      const keepGoing = report({ nit, loss, gradNorm: startGradNorm });
+      if (startGradNorm <= gtol) return done(loss, startGradNorm, nit, true, 'Optimization terminated successfully: max|g| <= gtol.');
+      if (!keepGoing) return finish(nit + 1, 'Stopped by onIteration.');
+      if (p.data.every((v, i) => v === before[i])) {
+        return finish(nit + 1, 'Desired error not necessarily achieved: the line search made no progress.');
+      }
+    }
+  }
+
+  function runFirstOrder(): MinimizeResult {
+    const Ctor = FIRST_ORDER[method as keyof typeof FIRST_ORDER];
+    const opts: Record<string, unknown> = { ...(options.optimizerOptions ?? {}) };
+    if (options.lr !== undefined) opts.lr = options.lr;
+    if (method === 'sgd' && opts.lr === undefined) opts.lr = 1e-3;
+    const opt = new (Ctor as unknown as new (ps: Param[], o: Record<string, unknown>) => { step(): void })([p], opts);
+    for (let nit = 0; ; nit++) {
+      const r = evaluate();
+      const gradNorm = maxAbs(Float64Array.from(p.grad));
+      const info: IterationInfo = { nit, loss: r.loss, gradNorm };
+      const keepGoing = report(info);
+      if (gradNorm <= gtol) return done(r.loss, gradNorm, nit, true, 'Optimization terminated successfully: max|g| <= gtol.');
+      if (nit >= maxIter) return done(r.loss, gradNorm, nit, false, 'Maximum number of iterations has been exceeded.');
+      if (!keepGoing) return done(r.loss, gradNorm, nit, false, 'Stopped by onIteration.');
+      opt.step();
+    }
+  }
+
+  /** Evaluates the final point so fun and gradNorm describe x itself. */
+  function finish(nit: number, message: string): MinimizeResult {
+    const r = evaluate();
+    return done(r.loss, maxAbs(Float64Array.from(p.grad)), nit, false, message);
+  }
+
+}
