@@ -331,7 +331,7 @@ export abstract class Optimizer<G extends GroupBase> {
   }
 
   /** Full check of a group's parameters, when its prepared calls are no longer current. */
-  private checkParams(group: G, i: number): void {
+  protected checkParams(group: G, i: number): void {
     const where = `${this.spec.name}.step(): paramGroups[${i}].params`;
     if (!Array.isArray(group.params)) {
       throw new OptimTypeError(`${where} must be an array of params, got ${describe(group.params)}`);

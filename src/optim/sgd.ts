@@ -13,6 +13,8 @@ export interface SGDOptions {
   nesterov?: boolean;
   maximize?: boolean;
   emaMomentum?: boolean;
+  /** Nesterov in the look-ahead form of Sutskever et al. (2013); `step(closure)` required. */
+  lookahead?: boolean;
 }
 
 export interface SGDGroup extends GroupBase, Required<Omit<SGDOptions, 'lr'>> {}
@@ -28,10 +30,11 @@ const SPEC: OptimizerSpec<SGDGroup> = {
     nesterov: false,
     maximize: false,
     emaMomentum: false,
+    lookahead: false,
   },
   counters: [],
   requiredBuffers: [],
-  buffers: ['momentumBuffer'],
+  buffers: ['momentumBuffer', 'velocity'],
 };
 
 const MOMENTUM_BUFFERS = ['momentumBuffer'] as const;
@@ -57,7 +60,17 @@ const NO_BUFFERS = [] as const;
  * gradients without the (1 − μ) factor of an exponential moving average, so steps are about
  * 1/(1 − μ) times larger for the same lr. `emaMomentum: true` gives the textbook average
  * b_t = μ b_{t-1} + (1 − μ) g_t from b_0 = 0. Nesterov is torch's rewritten form: the gradient
- * is taken at θ_{t-1}, not at a look-ahead point.
+ * is taken at θ_{t-1}, not at a look-ahead point. `lookahead: true` gives the look-ahead form
+ * itself (Sutskever et al. 2013), with the gradient evaluated by the closure at θ + μv:
+ *
+ * ```
+ * v_t = μ v_{t-1} − γ (∇f(θ_{t-1} + μ v_{t-1}) + λ(θ_{t-1} + μ v_{t-1})),   θ_t = θ_{t-1} + v_t
+ * ```
+ *
+ * `step(closure)` moves the params to the look-ahead point, calls the closure (which fills the
+ * grads there), then applies the update; state `velocity` starts at zero. The two forms are the
+ * same method in different coordinates; the look-ahead one runs in TypeScript on either backend
+ * (its arithmetic is three axpys) and exists to compare against the textbook.
  */
 export class SGD extends Optimizer<SGDGroup> {
   constructor(params: ParamsInput<SGDOptions>, options: SGDOptions = {}) {
@@ -80,6 +93,12 @@ export class SGD extends Optimizer<SGDGroup> {
     checkBoolean(g.nesterov, 'nesterov', where);
     checkBoolean(g.maximize, 'maximize', where);
     checkBoolean(g.emaMomentum, 'emaMomentum', where);
+    checkBoolean(g.lookahead, 'lookahead', where);
+    if (g.lookahead && (g.momentum <= 0 || g.nesterov || g.emaMomentum || g.dampening !== 0 || g.maximize)) {
+      throw new OptimRangeError(
+        `${path(where, 'lookahead')} is the look-ahead form of Nesterov momentum: it needs momentum > 0, and nesterov, emaMomentum, maximize false and dampening 0`,
+      );
+    }
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
       throw new OptimRangeError(
         `Nesterov momentum requires a momentum and zero dampening (${path(where, 'nesterov')} is true with momentum ${g.momentum}, dampening ${g.dampening})`,
@@ -90,6 +109,60 @@ export class SGD extends Optimizer<SGDGroup> {
         `${path(where, 'emaMomentum')} requires momentum > 0 and dampening 0 (it dampens by the momentum itself), got momentum ${g.momentum}, dampening ${g.dampening}`,
       );
     }
+  }
+
+  /**
+   * With `lookahead` groups: moves them to θ + μv, calls the closure, then updates them; the
+   * other groups step as usual (after the same closure call).
+   */
+  override step<L = number>(closure?: () => L): L | undefined {
+    const ahead = this.paramGroups.filter((g) => g !== null && typeof g === 'object' && g.lookahead === true);
+    if (ahead.length === 0) return super.step(closure);
+    if (typeof closure !== 'function') {
+      throw new OptimTypeError('SGD.step(closure): lookahead needs a closure that fills the grads at the look-ahead point and returns the loss');
+    }
+    this.paramGroups.forEach((g, i) => {
+      this.checkHyper(g, i);
+      this.checkParams(g, i);
+    });
+    for (const g of ahead) {
+      for (const p of g.params) {
+        let st = this.state.get(p);
+        if (st === undefined) this.state.set(p, (st = {}));
+        if (st.velocity === undefined) {
+          st.velocity = p.data instanceof Float32Array ? new Float32Array(p.data.length) : new Float64Array(p.data.length);
+        }
+        const v = st.velocity as Float32Array | Float64Array;
+        const x = p.data;
+        for (let i = 0; i < x.length; i++) x[i] += g.momentum * v[i];
+      }
+    }
+    const loss = closure();
+    for (const g of ahead) {
+      const { momentum: mu, lr, weightDecay: wd } = g;
+      for (const p of g.params) {
+        const v = this.state.get(p)!.velocity as Float32Array | Float64Array;
+        const x = p.data;
+        const grad = p.grad;
+        for (let i = 0; i < x.length; i++) {
+          const prev = v[i];
+          const next = mu * prev - lr * (grad[i] + wd * x[i]);
+          v[i] = next;
+          x[i] = x[i] - mu * prev + next;
+        }
+      }
+    }
+    const rest = this.paramGroups.filter((g) => !ahead.includes(g));
+    if (rest.length > 0) {
+      const all = this.paramGroups.splice(0, this.paramGroups.length);
+      this.paramGroups.push(...rest);
+      try {
+        super.step();
+      } finally {
+        this.paramGroups.splice(0, this.paramGroups.length, ...all);
+      }
+    }
+    return loss;
   }
 
   protected override flagsOf(g: SGDGroup): number {
