@@ -12,8 +12,20 @@ export type { LBFGSOptions, LossClosure } from './optim/lbfgs.js';
 export { minimize } from './minimize.js';
 export type { Evaluation, IterationInfo, Method, MinimizeOptions, MinimizeResult } from './minimize.js';
 export * from './linalg/index.js';
+export * from './schedule/index.js';
+export * from './data/index.js';
+export { clipGradNorm, clipGradValue } from './optim/clip.js';
+export type { ClipGradNormOptions } from './optim/clip.js';
 export { backendInfo, setBackend, getBackend, nativeAvailable } from './backend/select.js';
 export type { BackendName } from './backend/select.js';
 export type { Backend, BackendInfo, FloatArray, DType, TensorList, PreparedList } from './backend/types.js';
+export * from './objectives/index.js';
+export * from './checks/index.js';
+export { parseIdx, readIdx } from './data/idx.js';
+export type { IdxArray, IdxData, IdxDType } from './data/idx.js';
+export {
+  loadFashionMnist, syntheticFashionMnist, hasFashionMnist, scalePixels, FASHION_MNIST_CLASSES, FASHION_MNIST_DEBIAN_DIR,
+} from './data/fashion-mnist.js';
+export type { FashionMnist, ImageSplit, LoadFashionMnistOptions, SyntheticFashionMnistOptions } from './data/fashion-mnist.js';
 export { OptimTypeError, OptimRangeError, OptimStateError } from './errors.js';
 export { VERSION } from './version.js';

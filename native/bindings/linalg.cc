@@ -62,13 +62,14 @@ struct Job {
   bool async;
   bool f64;
   la::Ctx ctx;
-  std::vector<Operand> operands;  // in argument order
+  Operand operands[4];  // in argument order (a fixed array: no allocation per call)
+  size_t count = 0;
   size_t m = 0, n = 0, k = 0, nrhs = 0;
   bool ta = false, tb = false;
   double alpha = 1, beta = 0;
   bool in_place = false;
 
-  enum Result { OK, NOT_PD, NONFINITE, ZERO_DIAGONAL, NO_CONVERGENCE } result = OK;
+  enum Result { OK, NOT_PD, NONFINITE, ZERO_DIAGONAL, NO_CONVERGENCE, OUT_OF_MEMORY } result = OK;
   const char* bad_arg = nullptr;
   size_t bad_row = 0, bad_col = 0;
   double bad_value = 0;
@@ -137,9 +138,10 @@ void Job::run_typed() {
     case Op::Eigh: {
       const T* a = static_cast<const T*>(data(0));
       if (refuse_nonfinite("a", la::find_nonfinite_lower<T>(n, a, n), n, a)) return;
-      if (!la::syevd<T>(ctx, n, a, static_cast<T*>(data(1)), static_cast<T*>(data(2)))) {
-        result = NO_CONVERGENCE;
-      }
+      const la::EighStatus st =
+          la::syevd<T>(ctx, n, a, static_cast<T*>(data(1)), static_cast<T*>(data(2)));
+      if (st == la::EighStatus::NoConvergence) result = NO_CONVERGENCE;
+      if (st == la::EighStatus::OutOfMemory) result = OUT_OF_MEMORY;
       return;
     }
   }
@@ -153,8 +155,9 @@ std::string num(double v) {
   return buf;
 }
 
-napi_value make_error(napi_env env, napi_status (*ctor)(napi_env, napi_value, napi_value, napi_value*),
-                      const char* code, const std::string& msg) {
+using ErrorCtor = napi_status (*)(napi_env, napi_value, napi_value, napi_value*);
+
+napi_value make_error(napi_env env, ErrorCtor ctor, const char* code, const std::string& msg) {
   napi_value c, m, e = nullptr;
   napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
   napi_create_string_utf8(env, msg.c_str(), msg.size(), &m);
@@ -197,6 +200,10 @@ napi_value job_error(napi_env env, const Job& job) {
     case Job::NO_CONVERGENCE:
       return make_error(env, napi_create_error, "ERR_OPTIM_NO_CONVERGENCE",
                         fn + ": the eigenvalue iteration did not converge");
+    case Job::OUT_OF_MEMORY:
+      return make_error(env, napi_create_error, "ERR_OPTIM_OUT_OF_MEMORY",
+                        fn + ": not enough memory for the workspace (about 2·n² doubles, n = " +
+                            std::to_string(job.n) + ")");
   }
   return nullptr;
 }
@@ -240,7 +247,8 @@ bool get_array(napi_env env, napi_value v, const std::string& fn, const char* na
     return fail(env, type_error(env, fn + ": " + name + " is unreadable"));
   }
   if (type != napi_float32_array && type != napi_float64_array) {
-    return fail(env, type_error(env, fn + ": " + name + " must be a Float32Array or Float64Array, got " +
+    return fail(env, type_error(env, fn + ": " + name +
+                                         " must be a Float32Array or Float64Array, got " +
                                          type_name(type)));
   }
   const bool f64 = type == napi_float64_array;
@@ -258,7 +266,7 @@ bool get_array(napi_env env, napi_value v, const std::string& fn, const char* na
   if (length > 0 && data == nullptr) {
     return fail(env, type_error(env, fn + ": " + name + " has no data (detached?)"));
   }
-  job.operands.push_back({name, v, data, length});
+  job.operands[job.count++] = {name, v, data, length};
   return true;
 }
 
@@ -271,7 +279,8 @@ bool get_dim(napi_env env, napi_value v, const std::string& fn, const char* name
     return fail(env, type_error(env, fn + ": " + name + " must be a number"));
   }
   if (!(d >= 0 && d <= 9007199254740991.0 && d == std::floor(d))) {
-    return fail(env, range_error(env, fn + ": " + name + " must be a non-negative integer, got " + num(d)));
+    return fail(env, range_error(env, fn + ": " + name +
+                                          " must be a non-negative integer, got " + num(d)));
   }
   *out = size_t(d);
   return true;
@@ -293,8 +302,8 @@ bool get_flags(napi_env env, napi_value v, const std::string& fn, uint32_t all, 
   size_t f = 0;
   if (!get_dim(env, v, fn, "flags", &f)) return false;
   if (f & ~size_t(all)) {
-    return fail(env, range_error(env, fn + ": flags must be a bitmask within " + std::to_string(all) +
-                                          ", got " + std::to_string(f)));
+    return fail(env, range_error(env, fn + ": flags must be a bitmask within " +
+                                          std::to_string(all) + ", got " + std::to_string(f)));
   }
   *out = uint32_t(f);
   return true;
@@ -330,8 +339,8 @@ bool refuse_overlap(napi_env env, const Job& job, size_t out, size_t other) {
   const Operand& o = job.operands[out];
   const Operand& p = job.operands[other];
   if (!overlaps(job, o, p)) return true;
-  return fail(env, range_error(env, std::string(job.fn()) + ": " + o.name + " must not share memory with " +
-                                        p.name));
+  return fail(env, range_error(env, std::string(job.fn()) + ": " + o.name +
+                                        " must not share memory with " + p.name));
 }
 
 // ---- per-operation parsing ----
@@ -339,13 +348,15 @@ bool refuse_overlap(napi_env env, const Job& job, size_t out, size_t other) {
 bool parse_matmul(napi_env env, napi_value* argv, Job& job) {
   const std::string fn = job.fn();
   uint32_t flags = 0;
-  if (!get_array(env, argv[0], fn, "a", job, true) || !get_array(env, argv[1], fn, "b", job, false) ||
-      !get_array(env, argv[2], fn, "c", job, false) || !get_dim(env, argv[3], fn, "m", &job.m) ||
-      !get_dim(env, argv[4], fn, "n", &job.n) || !get_dim(env, argv[5], fn, "k", &job.k) ||
-      !get_flags(env, argv[6], fn, 3, &flags) || !get_finite(env, argv[7], fn, "alpha", &job.alpha) ||
-      !get_finite(env, argv[8], fn, "beta", &job.beta)) {
-    return false;
-  }
+  if (!get_array(env, argv[0], fn, "a", job, true)) return false;
+  if (!get_array(env, argv[1], fn, "b", job, false)) return false;
+  if (!get_array(env, argv[2], fn, "c", job, false)) return false;
+  if (!get_dim(env, argv[3], fn, "m", &job.m)) return false;
+  if (!get_dim(env, argv[4], fn, "n", &job.n)) return false;
+  if (!get_dim(env, argv[5], fn, "k", &job.k)) return false;
+  if (!get_flags(env, argv[6], fn, 3, &flags)) return false;
+  if (!get_finite(env, argv[7], fn, "alpha", &job.alpha)) return false;
+  if (!get_finite(env, argv[8], fn, "beta", &job.beta)) return false;
   job.ta = flags & 1;
   job.tb = flags & 2;
   size_t mk, kn, mn;
@@ -363,11 +374,11 @@ bool parse_gram(napi_env env, napi_value* argv, Job& job) {
   const std::string fn = job.fn();
   uint32_t flags = 0;
   size_t rows = 0, cols = 0;
-  if (!get_array(env, argv[0], fn, "a", job, true) || !get_array(env, argv[1], fn, "c", job, false) ||
-      !get_dim(env, argv[2], fn, "rows", &rows) || !get_dim(env, argv[3], fn, "cols", &cols) ||
-      !get_flags(env, argv[4], fn, 1, &flags)) {
-    return false;
-  }
+  if (!get_array(env, argv[0], fn, "a", job, true)) return false;
+  if (!get_array(env, argv[1], fn, "c", job, false)) return false;
+  if (!get_dim(env, argv[2], fn, "rows", &rows)) return false;
+  if (!get_dim(env, argv[3], fn, "cols", &cols)) return false;
+  if (!get_flags(env, argv[4], fn, 1, &flags)) return false;
   job.ta = flags & 1;
   job.m = rows;
   job.k = cols;
@@ -381,12 +392,12 @@ bool parse_gram(napi_env env, napi_value* argv, Job& job) {
 
 bool parse_cholesky(napi_env env, napi_value* argv, Job& job) {
   const std::string fn = job.fn();
-  if (!get_array(env, argv[0], fn, "a", job, true) || !get_array(env, argv[1], fn, "out", job, false) ||
-      !get_dim(env, argv[2], fn, "n", &job.n)) {
-    return false;
-  }
+  if (!get_array(env, argv[0], fn, "a", job, true)) return false;
+  if (!get_array(env, argv[1], fn, "out", job, false)) return false;
+  if (!get_dim(env, argv[2], fn, "n", &job.n)) return false;
   size_t nn;
-  if (!product(env, fn, job.n, job.n, &nn) || !expect_length(env, fn, job.operands[0], nn, "n*n") ||
+  if (!product(env, fn, job.n, job.n, &nn) ||
+      !expect_length(env, fn, job.operands[0], nn, "n*n") ||
       !expect_length(env, fn, job.operands[1], nn, "n*n")) {
     return false;
   }
@@ -396,11 +407,11 @@ bool parse_cholesky(napi_env env, napi_value* argv, Job& job) {
 
 bool parse_cho_solve(napi_env env, napi_value* argv, Job& job) {
   const std::string fn = job.fn();
-  if (!get_array(env, argv[0], fn, "L", job, true) || !get_array(env, argv[1], fn, "b", job, false) ||
-      !get_array(env, argv[2], fn, "x", job, false) || !get_dim(env, argv[3], fn, "n", &job.n) ||
-      !get_dim(env, argv[4], fn, "nrhs", &job.nrhs)) {
-    return false;
-  }
+  if (!get_array(env, argv[0], fn, "L", job, true)) return false;
+  if (!get_array(env, argv[1], fn, "b", job, false)) return false;
+  if (!get_array(env, argv[2], fn, "x", job, false)) return false;
+  if (!get_dim(env, argv[3], fn, "n", &job.n)) return false;
+  if (!get_dim(env, argv[4], fn, "nrhs", &job.nrhs)) return false;
   size_t nn, nb;
   if (!product(env, fn, job.n, job.n, &nn) || !product(env, fn, job.n, job.nrhs, &nb) ||
       !expect_length(env, fn, job.operands[0], nn, "n*n") ||
@@ -414,13 +425,13 @@ bool parse_cho_solve(napi_env env, napi_value* argv, Job& job) {
 
 bool parse_eigh(napi_env env, napi_value* argv, Job& job) {
   const std::string fn = job.fn();
-  if (!get_array(env, argv[0], fn, "a", job, true) ||
-      !get_array(env, argv[1], fn, "values", job, false) ||
-      !get_array(env, argv[2], fn, "vectors", job, false) || !get_dim(env, argv[3], fn, "n", &job.n)) {
-    return false;
-  }
+  if (!get_array(env, argv[0], fn, "a", job, true)) return false;
+  if (!get_array(env, argv[1], fn, "values", job, false)) return false;
+  if (!get_array(env, argv[2], fn, "vectors", job, false)) return false;
+  if (!get_dim(env, argv[3], fn, "n", &job.n)) return false;
   size_t nn;
-  return product(env, fn, job.n, job.n, &nn) && expect_length(env, fn, job.operands[0], nn, "n*n") &&
+  return product(env, fn, job.n, job.n, &nn) &&
+         expect_length(env, fn, job.operands[0], nn, "n*n") &&
          expect_length(env, fn, job.operands[1], job.n, "n") &&
          expect_length(env, fn, job.operands[2], nn, "n*n") && refuse_overlap(env, job, 1, 0) &&
          refuse_overlap(env, job, 2, 0) && refuse_overlap(env, job, 2, 1);
@@ -471,8 +482,9 @@ bool refuse_resizable(napi_env env, napi_value v, const std::string& fn, size_t 
   }
   if (!resizable) return true;
   return fail(env, type_error(env, fn + ": argument " + std::to_string(index) +
-                                       " is backed by a resizable ArrayBuffer, which could shrink "
-                                       "while the call runs; use a fixed-length buffer (or the sync form)"));
+                                       " is backed by a resizable ArrayBuffer, which could "
+                                       "shrink while the call runs; use a fixed-length buffer "
+                                       "(or the sync form)"));
 }
 
 struct AsyncCall {
@@ -489,7 +501,8 @@ void complete(napi_env env, napi_status status, void* data) {
   const Job& job = call->job;
   napi_value error = nullptr;
   if (status != napi_ok) {
-    error = make_error(env, napi_create_error, "ERR_OPTIM_CANCELLED", std::string(job.fn()) + ": cancelled");
+    error = make_error(env, napi_create_error, "ERR_OPTIM_CANCELLED",
+                       std::string(job.fn()) + ": cancelled");
   } else {
     // A buffer transferred or resized while the pool thread ran: its result cannot be trusted.
     for (size_t i = 0; i < call->refs.size() && !error; i++) {
@@ -522,14 +535,15 @@ napi_value queue(napi_env env, Job&& job) {
   AsyncCall* call = new AsyncCall{std::move(job), {}, nullptr, nullptr};
   napi_value promise = nullptr, name;
   bool ok = napi_create_promise(env, &call->deferred, &promise) == napi_ok;
-  for (size_t i = 0; ok && i < call->job.operands.size(); i++) {
+  for (size_t i = 0; ok && i < call->job.count; i++) {
     napi_ref r;
     ok = napi_create_reference(env, call->job.operands[i].value, 1, &r) == napi_ok;
     if (ok) call->refs.push_back(r);
   }
-  ok = ok && napi_create_string_utf8(env, call->job.fn(), NAPI_AUTO_LENGTH, &name) == napi_ok &&
-       napi_create_async_work(env, nullptr, name, execute, complete, call, &call->work) == napi_ok &&
-       napi_queue_async_work(env, call->work) == napi_ok;
+  ok = ok && napi_create_string_utf8(env, call->job.fn(), NAPI_AUTO_LENGTH, &name) == napi_ok;
+  ok = ok && napi_create_async_work(env, nullptr, name, execute, complete, call, &call->work) ==
+                 napi_ok;
+  ok = ok && napi_queue_async_work(env, call->work) == napi_ok;
   if (!ok) {
     for (napi_ref r : call->refs) napi_delete_reference(env, r);
     if (call->work) napi_delete_async_work(env, call->work);

@@ -48,11 +48,8 @@ long potrf_base(bool avx2, size_t n, T* a, size_t lda) {
 template <typename T>
 void trsm_right_lower_trans(bool avx2, size_t m, size_t n, const T* l, size_t ldl, T* b,
                             size_t ldb) {
-  if (n <= kBase) {
-    for (size_t r = 0; r < m; r++) {
-      T* x = b + r * ldb;
-      for (size_t j = 0; j < n; j++) x[j] = (x[j] - dot<T>(avx2, j, x, l + j * ldl)) / l[j * ldl + j];
-    }
+  if (n <= builtin::kTrsmSmall) {
+    builtin::trsm_small<T>(avx2, m, n, l, ldl, b, ldb);
     return;
   }
   const size_t n1 = n / 2, n2 = n - n1;
@@ -135,8 +132,12 @@ void zero_upper(size_t n, T* a) {
 }
 
 #ifdef OPTIM_HAVE_OPENBLAS
-lapack_int blas_potrf(int n, float* a) { return LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'U', n, a, n); }
-lapack_int blas_potrf(int n, double* a) { return LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', n, a, n); }
+lapack_int blas_potrf(int n, float* a) {
+  return LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'U', n, a, n);
+}
+lapack_int blas_potrf(int n, double* a) {
+  return LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', n, a, n);
+}
 
 void blas_trsv(bool trans, int n, const float* l, float* b) {
   cblas_strsv(CblasRowMajor, CblasLower, trans ? CblasTrans : CblasNoTrans, CblasNonUnit, n, l, n,

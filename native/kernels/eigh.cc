@@ -16,8 +16,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <numeric>
-#include <vector>
 
 #include "linalg.h"
 
@@ -161,10 +162,11 @@ bool tridiagonal_ql(size_t n, double* d, double* e, double* zt) {
 // Eigenvectors in the rows of zt (values d, any order) to the output: ascending values,
 // eigenvectors in columns, signs normalised.
 template <typename T>
-void finish(size_t n, const double* d, const double* zt, T* values, T* vectors) {
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t(0));
-  std::stable_sort(order.begin(), order.end(), [d](size_t a, size_t b) { return d[a] < d[b]; });
+bool finish(size_t n, const double* d, const double* zt, T* values, T* vectors) {
+  std::unique_ptr<size_t[]> order(new (std::nothrow) size_t[n ? n : 1]);
+  if (!order) return false;
+  std::iota(order.get(), order.get() + n, size_t(0));
+  std::stable_sort(order.get(), order.get() + n, [d](size_t a, size_t b) { return d[a] < d[b]; });
   for (size_t j = 0; j < n; j++) {
     const double* v = zt + order[j] * n;
     size_t big = 0;
@@ -175,20 +177,29 @@ void finish(size_t n, const double* d, const double* zt, T* values, T* vectors) 
     values[j] = T(d[order[j]]);
     for (size_t i = 0; i < n; i++) vectors[i * n + j] = T(sign * v[i]);
   }
+  return true;
+}
+
+// The build has no C++ exceptions (node-gyp's default), so a failed allocation must be seen,
+// not thrown: workspace comes from nothrow new.
+template <typename U>
+std::unique_ptr<U[]> scratch(size_t count) {
+  return std::unique_ptr<U[]>(new (std::nothrow) U[count ? count : 1]);
 }
 
 template <typename T>
-bool syevd_builtin(bool avx2, size_t n, const T* a, T* values, T* vectors) {
-  std::vector<double> z(n * n), q(n * n), d(n), e(n), tau(n), work(n);
+EighStatus syevd_builtin(bool avx2, size_t n, const T* a, T* values, T* vectors) {
+  auto z = scratch<double>(n * n), q = scratch<double>(n * n), v = scratch<double>(4 * n);
+  if (!z || !q || !v) return EighStatus::OutOfMemory;
+  double *d = v.get(), *e = d + n, *tau = e + n, *work = tau + n;
   for (size_t i = 0; i < n; i++) {
     for (size_t j = 0; j <= i; j++) z[i * n + j] = z[j * n + i] = double(a[i * n + j]);
   }
-  tridiagonalize(avx2, n, z.data(), d.data(), e.data(), tau.data(), work.data());
-  form_q(avx2, n, z.data(), tau.data(), q.data(), work.data());
-  transpose_into(n, q.data(), z.data());
-  if (!tridiagonal_ql(n, d.data(), e.data(), z.data())) return false;
-  finish(n, d.data(), z.data(), values, vectors);
-  return true;
+  tridiagonalize(avx2, n, z.get(), d, e, tau, work);
+  form_q(avx2, n, z.get(), tau, q.get(), work);
+  transpose_into(n, q.get(), z.get());
+  if (!tridiagonal_ql(n, d, e, z.get())) return EighStatus::NoConvergence;
+  return finish(n, d, z.get(), values, vectors) ? EighStatus::Ok : EighStatus::OutOfMemory;
 }
 
 #ifdef OPTIM_HAVE_OPENBLAS
@@ -202,17 +213,21 @@ lapack_int blas_syevd(int n, double* a, double* w, double* work, lapack_int lwor
 }
 
 template <typename T>
-bool syevd_blas(size_t n, const T* a, T* values, T* vectors) {
+EighStatus syevd_blas(size_t n, const T* a, T* values, T* vectors) {
   for (size_t i = 0; i < n * n; i++) vectors[i] = a[i];
   T lwork_q = 0;
   lapack_int liwork_q = 0;
-  if (blas_syevd(int(n), vectors, values, &lwork_q, -1, &liwork_q, -1) != 0) return false;
-  std::vector<T> work(size_t(lwork_q) + 1);
-  std::vector<lapack_int> iwork(size_t(liwork_q) + 1);
+  if (blas_syevd(int(n), vectors, values, &lwork_q, -1, &liwork_q, -1) != 0) {
+    return EighStatus::NoConvergence;
+  }
+  const size_t lwork = size_t(lwork_q) + 1, liwork = size_t(liwork_q) + 1;
+  auto work = scratch<T>(lwork);
+  auto iwork = scratch<lapack_int>(liwork);
+  if (!work || !iwork) return EighStatus::OutOfMemory;
   blas_threads_for(BlasOp::Syevd, double(n));
-  if (blas_syevd(int(n), vectors, values, work.data(), lapack_int(work.size()), iwork.data(),
-                 lapack_int(iwork.size())) != 0) {
-    return false;
+  if (blas_syevd(int(n), vectors, values, work.get(), lapack_int(lwork), iwork.get(),
+                 lapack_int(liwork)) != 0) {
+    return EighStatus::NoConvergence;
   }
   // Rows of `vectors` are eigenvectors (ascending already): normalise signs, then transpose.
   for (size_t j = 0; j < n; j++) {
@@ -228,23 +243,23 @@ bool syevd_blas(size_t n, const T* a, T* values, T* vectors) {
   for (size_t i = 0; i < n; i++) {
     for (size_t j = i + 1; j < n; j++) std::swap(vectors[i * n + j], vectors[j * n + i]);
   }
-  return true;
+  return EighStatus::Ok;
 }
 #endif
 
 }  // namespace
 
 template <typename T>
-bool syevd(const Ctx& ctx, size_t n, const T* a, T* values, T* vectors) {
-  if (n == 0) return true;
+EighStatus syevd(const Ctx& ctx, size_t n, const T* a, T* values, T* vectors) {
+  if (n == 0) return EighStatus::Ok;
 #ifdef OPTIM_HAVE_OPENBLAS
   if (ctx.openblas && n <= INT32_MAX) return syevd_blas(n, a, values, vectors);
 #endif
   return syevd_builtin(ctx.avx2, n, a, values, vectors);
 }
 
-template bool syevd<float>(const Ctx&, size_t, const float*, float*, float*);
-template bool syevd<double>(const Ctx&, size_t, const double*, double*, double*);
+template EighStatus syevd<float>(const Ctx&, size_t, const float*, float*, float*);
+template EighStatus syevd<double>(const Ctx&, size_t, const double*, double*, double*);
 
 }  // namespace linalg
 }  // namespace optim

@@ -1,7 +1,7 @@
 // gemm: the built-in blocked kernels (baseline and AVX2+FMA, chosen per call) and the routing to
 // OpenBLAS's cblas_?gemm when the build has it.
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 #include "linalg.h"
 #include "steps.h"
@@ -75,15 +75,17 @@ namespace builtin {
 template <typename T>
 void gemm(bool avx2, bool ta, bool tb, size_t m, size_t n, size_t k, T alpha, const T* a,
           size_t lda, const T* b, size_t ldb, T beta, T* c, size_t ldc) {
+  // Packing buffers are left uninitialised: the recursive factorisations call gemm hundreds of
+  // times, and zeroing a megabyte per call cost more than the arithmetic of the small calls.
 #if OPTIM_LINALG_AVX2
   if (avx2 && cpu_has_avx2()) {
-    std::vector<T> work(isa_avx2::gemm_work_size<T>(m, n, k));
-    isa_avx2::gemm_run<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work.data());
+    std::unique_ptr<T[]> work(new T[isa_avx2::gemm_work_size<T>(m, n, k)]);
+    isa_avx2::gemm_run<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work.get());
     return;
   }
 #endif
-  std::vector<T> work(isa_baseline::gemm_work_size<T>(m, n, k));
-  isa_baseline::gemm_run<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work.data());
+  std::unique_ptr<T[]> work(new T[isa_baseline::gemm_work_size<T>(m, n, k)]);
+  isa_baseline::gemm_run<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work.get());
 }
 
 template <typename T>
@@ -102,6 +104,16 @@ void axpy(bool avx2, size_t n, T alpha, const T* x, T* y) {
   isa_baseline::axpy_run<T>(n, alpha, x, y);
 }
 
+template <typename T>
+void trsm_small(bool avx2, size_t m, size_t n, const T* l, size_t ldl, T* b, size_t ldb) {
+  T lt[kTrsmSmall * kTrsmSmall];
+  if (n > kTrsmSmall) n = kTrsmSmall;  // callers split wider blocks; this keeps lt in bounds
+#if OPTIM_LINALG_AVX2
+  if (avx2 && cpu_has_avx2()) return isa_avx2::trsm_small_run<T>(m, n, l, ldl, b, ldb, lt);
+#endif
+  isa_baseline::trsm_small_run<T>(m, n, l, ldl, b, ldb, lt);
+}
+
 template void gemm<float>(bool, bool, bool, size_t, size_t, size_t, float, const float*, size_t,
                           const float*, size_t, float, float*, size_t);
 template void gemm<double>(bool, bool, bool, size_t, size_t, size_t, double, const double*,
@@ -110,6 +122,8 @@ template float dot<float>(bool, size_t, const float*, const float*);
 template double dot<double>(bool, size_t, const double*, const double*);
 template void axpy<float>(bool, size_t, float, const float*, float*);
 template void axpy<double>(bool, size_t, double, const double*, double*);
+template void trsm_small<float>(bool, size_t, size_t, const float*, size_t, float*, size_t);
+template void trsm_small<double>(bool, size_t, size_t, const double*, size_t, double*, size_t);
 
 }  // namespace builtin
 

@@ -48,12 +48,14 @@ long potrf(const Ctx& ctx, size_t n, T* a);
 template <typename T>
 void potrs(const Ctx& ctx, size_t n, size_t nrhs, const T* l, T* b);
 
+enum class EighStatus { Ok, NoConvergence, OutOfMemory };
+
 // Symmetric eigendecomposition of the matrix whose lower triangle is in `a` (n×n, not modified):
 // `values` ascending, `vectors` n×n row-major with eigenvector j in column j, each scaled to unit
-// length with its largest-magnitude component positive (the first such, on ties). Returns false
-// if the iteration did not converge (outputs unspecified).
+// length with its largest-magnitude component positive (the first such, on ties). On failure
+// (no convergence, or no memory for the 2n² doubles of workspace) the outputs are unspecified.
 template <typename T>
-bool syevd(const Ctx& ctx, size_t n, const T* a, T* values, T* vectors);
+EighStatus syevd(const Ctx& ctx, size_t n, const T* a, T* values, T* vectors);
 
 // The first non-finite element of an n×n matrix's lower triangle (row-major, leading dimension
 // lda), as a row-major index i*lda + j, or -1 if every element is finite.
@@ -64,7 +66,7 @@ template <typename T>
 long find_nonfinite(size_t len, const T* a);
 
 namespace builtin {
-// The built-in gemm (ISA chosen by `avx2`); potrf, potrs and syevd build on it.
+// The built-in gemm (ISA chosen by `avx2`); the built-in potrf, potrs and gram build on it.
 template <typename T>
 void gemm(bool avx2, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, T alpha,
           const T* a, size_t lda, const T* b, size_t ldb, T beta, T* c, size_t ldc);
@@ -73,12 +75,17 @@ void gemm(bool avx2, bool trans_a, bool trans_b, size_t m, size_t n, size_t k, T
 template <typename T>
 void syrk_lower(bool avx2, bool trans, size_t n, size_t k, T alpha, const T* a, size_t lda,
                 T beta, T* c, size_t ldc);
-// x·y, summed in eight interleaved partial sums (vectorizes without reassociating a loop).
+// x·y, summed in four vectors of interleaved partial sums (so it vectorizes without a
+// reassociated loop; the order differs from a sequential sum).
 template <typename T>
 T dot(bool avx2, size_t n, const T* x, const T* y);
 // y += alpha * x.
 template <typename T>
 void axpy(bool avx2, size_t n, T alpha, const T* x, T* y);
+// B = B·L^{-T} in place (solves X·Lᵀ = B): B m×n, L n×n lower, n <= kTrsmSmall.
+constexpr size_t kTrsmSmall = 32;
+template <typename T>
+void trsm_small(bool avx2, size_t m, size_t n, const T* l, size_t ldl, T* b, size_t ldb);
 }  // namespace builtin
 
 // OpenBLAS: sets the thread count a call of the given kind and size should use (see threads.cc

@@ -63,7 +63,11 @@ function makeBackend(addon: NativeAddon): Backend {
     name: 'native',
     info(): BackendInfo {
       const i = addon.info();
-      return { backend: 'native', simd: i.simd, fma: i.fma, blas: i.blas, threads: i.threads, version: i.version };
+      // The BLAS in use and its thread cap can change at run time (setBlas, OPTIM_BLAS).
+      const la = (addon as unknown as { linalgInfo?: () => { blas: 'openblas' | 'builtin'; threads: number } }).linalgInfo?.();
+      return {
+        backend: 'native', simd: i.simd, fma: i.fma, blas: la?.blas ?? i.blas, threads: la?.threads ?? i.threads, version: i.version,
+      };
     },
     prepare(list, stride) {
       try {

@@ -1,0 +1,81 @@
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
+import { OptimRangeError, OptimTypeError } from '../errors.js';
+import { describe } from '../optim/validate.js';
+
+/** The most indices a Uint32Array batch can name. */
+export const MAX_COUNT = 2 ** 32 - 1;
+
+/** A seed: an integer in [0, 2³² − 1] (pure-rand's xoroshiro128+ takes 32 bits of seed). */
+export function checkSeed(where: string, seed: unknown): number {
+  if (typeof seed !== 'number') throw new OptimTypeError(`${where} must be a number, got ${describe(seed)}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_COUNT) {
+    throw new OptimRangeError(`${where} must be an integer in [0, 2^32 - 1], got ${seed}`);
+  }
+  return seed;
+}
+
+/** A number of samples: an integer in [0, 2³² − 1]. */
+export function checkCount(where: string, n: unknown): number {
+  if (typeof n !== 'number') throw new OptimTypeError(`${where} must be a number, got ${describe(n)}`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_COUNT) {
+    throw new OptimRangeError(`${where} must be an integer in [0, 2^32 - 1], got ${n}`);
+  }
+  return n;
+}
+
+/**
+ * One independent random stream per epoch from one seed: epoch e draws from xoroshiro128+
+ * seeded with `seed` and jumped e + 1 times (each jump moves 2⁶⁴ draws on), so epochs never
+ * overlap and epoch e does not depend on how much earlier epochs drew. The first jump also
+ * mixes the seed: pure-rand places it in the state as is, and the first draws of nearby seeds
+ * are then nearly equal.
+ */
+export class EpochStreams {
+  private readonly rng: JumpableRandomGenerator;
+
+  constructor(seed: number) {
+    this.rng = xoroshiro128plus(seed);
+  }
+
+  /** The next epoch's generator. */
+  next(): JumpableRandomGenerator {
+    this.rng.jump();
+    return this.rng.clone();
+  }
+}
+
+/** Fisher–Yates (Durstenfeld), with pure-rand's unbiased bounded integers (rejection sampling). */
+export function shuffleInPlace(a: Uint32Array, rng: JumpableRandomGenerator): Uint32Array {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = uniformInt(rng, 0, i);
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return a;
+}
+
+/** 0, 1, ..., n − 1. */
+export function identity(n: number): Uint32Array {
+  const a = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  return a;
+}
+
+/** Fills `out` with indices drawn uniformly from [0, n), independently (with replacement). */
+export function drawInto(out: Uint32Array, n: number, rng: JumpableRandomGenerator): Uint32Array {
+  for (let i = 0; i < out.length; i++) out[i] = uniformInt(rng, 0, n - 1);
+  return out;
+}
+
+/**
+ * A random permutation of 0..n−1, the same for the same seed on every platform: the order
+ * `minibatches(n, { seed })` uses for its first epoch.
+ */
+export function permutation(n: number, seed = 0): Uint32Array {
+  checkCount('permutation(n, seed): n', n);
+  checkSeed('permutation(n, seed): seed', seed);
+  return shuffleInPlace(identity(n), new EpochStreams(seed).next());
+}

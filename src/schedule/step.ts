@@ -1,0 +1,95 @@
+import { OptimTypeError } from '../errors.js';
+import { describe } from '../optim/validate.js';
+import { FormulaScheduler } from './scheduler.js';
+import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
+import { checkInteger, checkNonNegative, readOptions, required } from './validate.js';
+
+export interface StepLROptions extends SchedulerOptions {
+  /** Epochs between decays (required). */
+  stepSize: number;
+  /** Factor per decay (default 0.1). */
+  gamma?: number;
+}
+
+/**
+ * Decays every group's lr by γ every `stepSize` epochs, as torch.optim.lr_scheduler.StepLR.
+ *
+ * ```
+ * η_t = η₀ · γ^⌊t / stepSize⌋                          (closed form)
+ * η_t = γ · η_{t-1}  if t > 0 and t mod stepSize = 0,  else η_{t-1}   (the step taken)
+ * ```
+ *
+ * The step multiplies the group's current lr, so a change made to it from outside persists.
+ */
+export class StepLR extends FormulaScheduler {
+  readonly stepSize: number;
+  readonly gamma: number;
+
+  constructor(optimizer: SchedulableOptimizer, options: StepLROptions) {
+    const o = readOptions<StepLROptions>('StepLR', options, ['stepSize', 'gamma', 'lastEpoch']);
+    const stepSize = checkInteger('StepLR', required('StepLR', o.stepSize, 'stepSize'), 'options.stepSize', 1);
+    const gamma = checkNonNegative('StepLR', o.gamma ?? 0.1, 'options.gamma');
+    super('StepLR', optimizer, o.lastEpoch);
+    this.stepSize = stepSize;
+    this.gamma = gamma;
+    this.start();
+  }
+
+  protected lrsAt(epoch: number, current: readonly number[]): number[] {
+    if (epoch === 0 || epoch % this.stepSize !== 0) return [...current];
+    return current.map((lr) => lr * this.gamma);
+  }
+
+  protected closedForm(epoch: number): number[] {
+    const k = Math.floor(epoch / this.stepSize);
+    return this.baseLrs.map((lr) => lr * this.gamma ** k);
+  }
+}
+
+export interface MultiStepLROptions extends SchedulerOptions {
+  /** Epochs at which to decay (required); a milestone listed twice decays twice. */
+  milestones: readonly number[];
+  /** Factor per milestone (default 0.1). */
+  gamma?: number;
+}
+
+/**
+ * Decays every group's lr by γ at each milestone epoch, as torch.optim.lr_scheduler.MultiStepLR.
+ *
+ * ```
+ * η_t = η₀ · γ^(number of milestones m <= t)                       (closed form)
+ * η_t = γ^c · η_{t-1}  where c = how often t is listed in milestones (the step taken)
+ * ```
+ */
+export class MultiStepLR extends FormulaScheduler {
+  readonly milestones: readonly number[];
+  readonly gamma: number;
+  private readonly counts = new Map<number, number>();
+
+  constructor(optimizer: SchedulableOptimizer, options: MultiStepLROptions) {
+    const o = readOptions<MultiStepLROptions>('MultiStepLR', options, ['milestones', 'gamma', 'lastEpoch']);
+    const milestones = required('MultiStepLR', o.milestones, 'milestones');
+    if (!Array.isArray(milestones)) {
+      throw new OptimTypeError(`MultiStepLR: options.milestones must be an array of integers, got ${describe(milestones)}`);
+    }
+    milestones.forEach((m: unknown, i) => checkInteger('MultiStepLR', m, `options.milestones[${i}]`, 0));
+    const gamma = checkNonNegative('MultiStepLR', o.gamma ?? 0.1, 'options.gamma');
+    super('MultiStepLR', optimizer, o.lastEpoch);
+    this.milestones = [...(milestones as number[])].sort((a, b) => a - b);
+    for (const m of this.milestones) this.counts.set(m, (this.counts.get(m) ?? 0) + 1);
+    this.gamma = gamma;
+    this.start();
+  }
+
+  protected lrsAt(epoch: number, current: readonly number[]): number[] {
+    const c = this.counts.get(epoch);
+    if (c === undefined) return [...current];
+    return current.map((lr) => lr * this.gamma ** c);
+  }
+
+  protected closedForm(epoch: number): number[] {
+    let k = 0;
+    while (k < this.milestones.length && this.milestones[k] <= epoch) k++;
+    return this.baseLrs.map((lr) => lr * this.gamma ** k);
+  }
+}
