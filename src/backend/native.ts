@@ -7,14 +7,8 @@ import { nativeLinalg } from './native-linalg.js';
 import type { NativeLinalgAddon } from './native-linalg.js';
 
 /** The raw addon exports (native/bindings/addon.cc). */
-export interface NativeAddon {
-  prepare(list: TensorList, stride: number): PreparedList;
-  sgdStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  adagradStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  rmspropStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  adamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  nadamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  radamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
+export interface NativeAddon
+  extends Pick<Backend, 'prepare' | 'sgdStep' | 'adagradStep' | 'rmspropStep' | 'adamStep' | 'nadamStep' | 'radamStep'> {
   axpy(y: Float32Array | Float64Array, x: Float32Array | Float64Array, a: number): void;
   info(): { simd: BackendInfo['simd']; fma: boolean; blas: BackendInfo['blas']; threads: number; version: string; bestSimd: string };
   setIsa(name: 'avx512' | 'avx2' | 'baseline' | 'best'): boolean;
