@@ -1,13 +1,7 @@
 'use strict';
 // Renders one run's results as Markdown.
-
-const fmt = (x, digits = 3) => (x === undefined || !Number.isFinite(x) ? '–' : x >= 10 ** digits ? x.toFixed(0) : x.toPrecision(digits));
-const pct = (x) => (x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(0)}%`);
-const sizeName = (n) => (n >= 1000 && Math.log10(n) % 1 === 0 ? `1e${Math.log10(n)}` : String(n));
-
-function table(head, rows) {
-  return [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-}
+const { fmt, pct, sizeName, table } = require('./format.js');
+const { linalgSections, minimizeSection } = require('./report-linalg.js');
 
 function envSection(env, durationS) {
   const b = env.backendInfo;
@@ -124,6 +118,10 @@ function render(results) {
     optimizerSection(results.optimizer),
     '',
     fixedSection(results.optimizer.fixed),
+    '',
+    linalgSections(results.linalg),
+    '',
+    minimizeSection(results.minimize),
     '',
   ].join('\n');
 }

@@ -15,6 +15,11 @@ if (!fs.existsSync(path.join(root, 'dist', 'index.js'))) {
 const { backendInfo, setBackend } = require('../dist/index.js');
 const { environment } = require('./env.js');
 const { runOptimizerSuite } = require('./optimizer-suite.js');
+const { runLinalgBench, MATMUL_SIZES, CHOLESKY_SIZES, REFERENCE_MAX } = require('./linalg.js');
+const { loadPeers, ML_MATRIX_MAX } = require('./peers.js');
+const { runSeparate } = require('./separate.js');
+const { runMinimizeSuite } = require('./minimize-suite.js');
+const { loadNative } = require('../dist/backend/native.js');
 const { render } = require('./report.js');
 const { gc } = require('./timing.js');
 
@@ -31,15 +36,34 @@ function kernelSuite(dtype) {
   return JSON.parse(r.stdout);
 }
 
-function main() {
+async function linalgSuite() {
+  const peers = await loadPeers();
+  for (const p of peers) if (p.error) log(`linalg: ${p.name} not measured: ${p.error}`);
+  const rows = runLinalgBench({ peers, log });
+  return {
+    matmulSizes: MATMUL_SIZES,
+    choleskySizes: CHOLESKY_SIZES,
+    limits: { reference: REFERENCE_MAX, mlMatrix: ML_MATRIX_MAX },
+    maxThreads: loadNative().addon?.linalgInfo().threads ?? 1,
+    peers: peers.map(({ name, dtypes, hasCholesky, note, error }) => ({ name, dtypes, hasCholesky, note, error })),
+    rows,
+    separate: runSeparate(MATMUL_SIZES, log),
+  };
+}
+
+async function main() {
   const t0 = Date.now();
   setBackend('auto');
   const env = environment(backendInfo());
   const kernels = ['float32', 'float64'].map(kernelSuite);
   gc();
   const optimizer = runOptimizerSuite(log);
+  gc();
+  const linalg = await linalgSuite();
+  gc();
+  const minimize = runMinimizeSuite(log);
   env.loadAverageEnd = require('node:os').loadavg().map((x) => +x.toFixed(2));
-  const results = { env, durationS: (Date.now() - t0) / 1e3, sizes: SIZES, kernels, optimizer };
+  const results = { env, durationS: (Date.now() - t0) / 1e3, sizes: SIZES, kernels, optimizer, linalg, minimize };
   const md = render(results);
 
   const dir = path.join(__dirname, 'results');
@@ -55,4 +79,7 @@ function main() {
   log(`bench: wrote bench/results/latest.md, latest.json and ${stamp}.{md,json}`);
 }
 
-main();
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

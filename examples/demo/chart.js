@@ -25,7 +25,7 @@ function label(v, log) {
 }
 
 /**
- * One panel at horizontal offset `x0`. `series`: [{ name, color, dashed, points: [[x, y]] }];
+ * One panel at horizontal offset `x0`. `series`: [{ name, color, dashed, markers, points: [[x, y]] }];
  * with `logY`, y values are plotted as log10 (non-positive values are left out).
  */
 function panel(x0, { title, xLabel, yLabel, series, logY = false }) {
@@ -65,11 +65,11 @@ function panel(x0, { title, xLabel, yLabel, series, logY = false }) {
     const d = pts[i].map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     out.push(`<polyline points="${d}" fill="none" stroke="${s.color}" stroke-width="${s.dashed ? 2 : 1.6}"${dash}/>`);
-    if (pts[i].length <= 12) {
+    if (s.markers) {
       for (const [x, y] of pts[i]) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
     }
     const ly = M.top + 14 + 16 * i;
-    const lx = x0 + M.left + w - 150;
+    const lx = x0 + M.left + w - 175;
     out.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${lx + 28}" y="${ly}" font-size="11">${esc(s.name)}</text>`);
   });

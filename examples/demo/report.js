@@ -35,6 +35,12 @@ function markdown(s) {
   if (s.data.notice) parts.push('', `> **${s.data.notice}**`);
   parts.push(
     '',
+    '## Targets',
+    '',
+    table(['', 'measure', 'value', 'target'], s.targets.map((t) => [t.met ? 'met' : '**NOT met**', t.name, t.value, t.target])),
+  );
+  parts.push(
+    '',
     `## 1. Softmax regression (${s.softmax.setup})`,
     '',
     table(['optimizer', 'backend', 'batches', 'train time (s)', 'samples/s', 'last-epoch loss', 'test accuracy'], softmaxRows(s.softmax.runs)),
@@ -46,7 +52,7 @@ function markdown(s) {
       '',
       `## 2. Logistic regression, T-shirt/top vs Shirt, Newton–Cholesky (${s.newton.setup})`,
       '',
-      table(['iteration', 'J', '(J − J*)/J*', 'max |∇J|', 'time (s)'], s.newton.history.map((h) => [
+      table(['iteration', 'J', '(J − J*)/J*', 'max \\|∇J\\|', 'time (s)'], s.newton.history.map((h) => [
         h.iteration, h.J.toPrecision(16), h.gap === null ? '–' : h.gap.toExponential(2), h.gradNorm.toExponential(2), fmt(h.seconds, 3),
       ])),
       '',
@@ -72,7 +78,7 @@ function lossChart(s) {
       xLabel: 'epoch',
       yLabel: 'training loss (cross-entropy)',
       series: runs.map((r) => ({
-        name: r.partial ? `${r.backend} (first ${r.batchesRun} batches)` : r.backend,
+        name: r.partial ? `${r.backend} (${r.batchesRun} batches)` : r.backend,
         color: COLORS[r.backend] ?? COLORS.other,
         dashed: r.backend === 'reference',
         points: r.curve,
@@ -89,6 +95,7 @@ function lossChart(s) {
       series: [{
         name: 'native',
         color: COLORS.native,
+        markers: true,
         points: s.newton.history.map((h) => [h.iteration, real ? Math.abs(h.gap) : h.gradNorm]),
       }],
     });

@@ -34,6 +34,7 @@ function trainSoftmax({ backend, spec, train, test, epochs, batchSize, progress,
   let samples = 0;
   let timedNs = 0n;
   let windowSum = 0;
+  let windowCount = 0;
   let epochSum = 0;
   progress.start(`${spec.label.padEnd(12)} ${backend.padEnd(9)}`, planned, epochs);
   for (const idx of batches) {
@@ -47,10 +48,11 @@ function trainSoftmax({ backend, spec, train, test, epochs, batchSize, progress,
     epochSum += loss;
     const seconds = Number(timedNs) / 1e9;
     const epoch = Math.ceil(done / perEpoch);
-    if (done % window === 0 || done % perEpoch === 0) {
-      const n = done % window === 0 ? window : done % window;
-      curve.push([done / perEpoch, windowSum / n]);
+    windowCount++;
+    if (windowCount === window || done % perEpoch === 0) {
+      curve.push([done / perEpoch, windowSum / windowCount]);
       windowSum = 0;
+      windowCount = 0;
     }
     progress.update(done, epoch, epochSum / (done - (epoch - 1) * perEpoch), samples / seconds);
     if (done % perEpoch === 0) {

@@ -158,6 +158,8 @@ export function compare(
   return { ok: failures === 0, rtol: s.rtol, eps: s.eps, floor, relError, absError, maxRelError, maxAbsError, failures, worst };
 }
 
+/** A tolerance as written by hand: 0.01, 1e-6. */
+export const tolerance = (v: number): string => (v >= 1e-3 && v < 1e4 ? String(v) : v.toExponential());
 const num = (v: number): string => (Number.isFinite(v) ? v.toExponential(4) : String(v)).padStart(12);
 const err = (v: number): string => (Number.isFinite(v) ? v.toExponential(1) : String(v)).padStart(9);
 
@@ -165,8 +167,8 @@ const err = (v: number): string => (Number.isFinite(v) ? v.toExponential(1) : St
 export function summarize(title: string, c: Comparison, count: number, unit: string): string {
   const verdict = c.ok ? 'PASS' : `FAIL (${c.failures} of ${count} ${unit} over rtol)`;
   const lines = [
-    `${title}: ${verdict}; max relative error ${c.maxRelError.toExponential(2)} (rtol ${c.rtol}), ` +
-      `max absolute error ${c.maxAbsError.toExponential(2)}; central differences, eps ${c.eps}`,
+    `${title}: ${verdict}; max relative error ${c.maxRelError.toExponential(2)} (rtol ${tolerance(c.rtol)}), ` +
+      `max absolute error ${c.maxAbsError.toExponential(2)}; central differences, eps ${tolerance(c.eps)}`,
   ];
   if (c.worst.length > 0) {
     const matrix = c.worst[0].row !== undefined;

@@ -3,6 +3,7 @@ import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { eigh } from '../linalg/eigh.js';
 import { dimension, expectLength, floatArray } from '../linalg/validate.js';
 import { describe } from '../optim/validate.js';
+import { tolerance } from './compare.js';
 
 /** What the second-order test says about a stationary point with Hessian H. */
 export type PointKind = 'minimum' | 'maximum' | 'saddle' | 'degenerate';
@@ -125,8 +126,8 @@ function describeDiagnosis(d: Diagnosis, n: number, gtol: number): string {
   ];
   if (d.gradNorm !== undefined) {
     lines.push(d.stationary
-      ? `stationary: max|g| = ${e(d.gradNorm)} ≤ ${gtol}`
-      : `NOT stationary: max|g| = ${e(d.gradNorm)} > ${gtol}; the curvature above describes the point, not an extremum`);
+      ? `stationary: max|g| = ${e(d.gradNorm)} ≤ ${tolerance(gtol)}`
+      : `NOT stationary: max|g| = ${e(d.gradNorm)} > ${tolerance(gtol)}; the curvature above describes the point, not an extremum`);
   }
   return lines.join('\n');
 }
