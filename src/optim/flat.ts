@@ -55,19 +55,18 @@ export class FlatParams {
   }
 
   readData(out: Float64Array): Float64Array {
-    let o = 0;
-    for (const p of this.params) {
-      out.set(p.data, o);
-      o += p.data.length;
-    }
-    return out;
+    return this.gather('data', out);
   }
 
   readGrad(out: Float64Array): Float64Array {
+    return this.gather('grad', out);
+  }
+
+  private gather(key: 'data' | 'grad', out: Float64Array): Float64Array {
     let o = 0;
     for (const p of this.params) {
-      out.set(p.grad, o);
-      o += p.grad.length;
+      out.set(p[key], o);
+      o += p[key].length;
     }
     return out;
   }

@@ -303,13 +303,9 @@ export class Newton {
       };
     } else {
       lambda = g.damping;
-      const L = factorDamped(H, n, lambda);
-      if (L === null) {
-        // Factor again to raise the error with its pivot.
-        factorDampedOrThrow(H, n, lambda);
-      }
+      const L = factorDampedOrThrow(H, n, lambda);
       positiveDefinite = lambda === 0 ? true : factorDamped(H, n, 0) !== null;
-      d = solveNeg(L!, ev.grad, n);
+      d = solveNeg(L, ev.grad, n);
     }
 
     let t = g.lr;
