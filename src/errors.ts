@@ -41,3 +41,34 @@ export class CholeskyError extends OptimRangeError {
     this.pivot = pivot;
   }
 }
+
+/**
+ * A gradient held a NaN or an infinity and the optimizer's policy is `nonFinite: 'error'`.
+ * Nothing was changed: no parameter, no state, no step count. `param` names the parameter,
+ * `index` the first non-finite element of its grad, `value` what was found there.
+ */
+export class NonFiniteError extends OptimRangeError {
+  readonly param: string;
+  readonly index: number;
+  readonly value: number;
+  constructor(message: string, param: string, index: number, value: number) {
+    super(message);
+    this.name = 'NonFiniteError';
+    this.param = param;
+    this.index = index;
+    this.value = value;
+  }
+}
+
+/**
+ * A checkpoint file that cannot be used: truncated, corrupted (checksum mismatch), not a
+ * safetensors file, or not matching what it is loaded into. `path` names the file.
+ */
+export class CheckpointError extends OptimStateError {
+  readonly path: string;
+  constructor(message: string, path: string) {
+    super(message);
+    this.name = 'CheckpointError';
+    this.path = path;
+  }
+}
