@@ -27,5 +27,5 @@ export {
   loadFashionMnist, syntheticFashionMnist, hasFashionMnist, scalePixels, FASHION_MNIST_CLASSES, FASHION_MNIST_DEBIAN_DIR,
 } from './data/fashion-mnist.js';
 export type { FashionMnist, ImageSplit, LoadFashionMnistOptions, SyntheticFashionMnistOptions } from './data/fashion-mnist.js';
-export { OptimTypeError, OptimRangeError, OptimStateError } from './errors.js';
+export { OptimTypeError, OptimRangeError, OptimStateError, CholeskyError, NonFiniteError, CheckpointError } from './errors.js';
 export { VERSION } from './version.js';
