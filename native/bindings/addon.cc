@@ -355,6 +355,26 @@ void run(const optim::KernelSet<T>& ks, Kind kind, const std::vector<TensorRef<T
   }
 }
 
+// The step with its gradient policy. With F_CHECK_FINITE every gradient of the call is scanned
+// before anything is written; the first tensor holding a NaN or an infinity is returned (its
+// index in the call, a JS number) and nothing is updated. Otherwise the result is undefined.
+template <typename T>
+napi_value step(napi_env env, const optim::KernelSet<T>& ks, Kind kind,
+                const std::vector<TensorRef<T>>& ts, const double* s, uint32_t flags) {
+  if (flags & optim::F_CHECK_FINITE) {
+    for (size_t i = 0; i < ts.size(); i++) {
+      if (ks.first_nonfinite(ts[i].g, ts[i].n) < ts[i].n) {
+        napi_value idx = nullptr;
+        napi_create_double(env, static_cast<double>(i), &idx);
+        return idx;
+      }
+    }
+    if (flags & optim::F_CHECK_ONLY) return nullptr;
+  }
+  run(ks, kind, ts, s, flags);
+  return nullptr;
+}
+
 template <Kind KIND>
 napi_value Step(napi_env env, napi_callback_info cbinfo) {
   const KindInfo& k = kKinds[KIND];
@@ -376,7 +396,13 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
     }
   }
   uint32_t flags = 0;
-  if (!get_flags(env, argv[2], k.name, k.all_flags, &flags)) return nullptr;
+  if (!get_flags(env, argv[2], k.name, k.all_flags | optim::F_CHECK_FINITE | optim::F_CHECK_ONLY,
+                 &flags)) {
+    return nullptr;
+  }
+  if ((flags & optim::F_CHECK_ONLY) && !(flags & optim::F_CHECK_FINITE)) {
+    return throw_range(env, std::string(k.name) + ": flags: CHECK_ONLY (512) needs CHECK_FINITE (256)");
+  }
   double* scalars = nullptr;
   size_t n_scalars = 0;
   if (!get_f64_array(env, argv[1], k.name, "scalars", &scalars, &n_scalars)) return nullptr;
@@ -399,9 +425,8 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
                                   std::to_string(stride - 2));
     }
     if (!verify(env, *prepared, k.name)) return nullptr;
-    if (prepared->dtype == napi_float32_array) run(inst->table->f32, KIND, prepared->f32, s, flags);
-    else run(inst->table->f64, KIND, prepared->f64, s, flags);
-    return nullptr;
+    if (prepared->dtype == napi_float32_array) return step(env, inst->table->f32, KIND, prepared->f32, s, flags);
+    return step(env, inst->table->f64, KIND, prepared->f64, s, flags);
   }
 
   uint32_t len = 0;
@@ -422,22 +447,19 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
     if (type == napi_float32_array) {
       std::vector<TensorRef<float>> ts;
       if (!unpack<float>(env, argv[0], len, stride, k.name, type, vals, ts)) return nullptr;
-      run(inst->table->f32, KIND, ts, s, flags);
+      return step(env, inst->table->f32, KIND, ts, s, flags);
     } else {
       std::vector<TensorRef<double>> ts;
       if (!unpack<double>(env, argv[0], len, stride, k.name, type, vals, ts)) return nullptr;
-      run(inst->table->f64, KIND, ts, s, flags);
+      return step(env, inst->table->f64, KIND, ts, s, flags);
     }
-    return nullptr;
   }
   if (type == napi_float32_array) {
     if (!unpack<float>(env, argv[0], len, stride, k.name, type, inst->vals, inst->f32)) return nullptr;
-    run(inst->table->f32, KIND, inst->f32, s, flags);
-  } else {
-    if (!unpack<double>(env, argv[0], len, stride, k.name, type, inst->vals, inst->f64)) return nullptr;
-    run(inst->table->f64, KIND, inst->f64, s, flags);
+    return step(env, inst->table->f32, KIND, inst->f32, s, flags);
   }
-  return nullptr;
+  if (!unpack<double>(env, argv[0], len, stride, k.name, type, inst->vals, inst->f64)) return nullptr;
+  return step(env, inst->table->f64, KIND, inst->f64, s, flags);
 }
 
 // prepare(list, stride): validates a tensor list once and returns a handle that step kernels

@@ -30,9 +30,10 @@ const KernelTable* table_avx512() {
       "avx512",
       true,
       {sgd_run<float>, adagrad_run<float>, rmsprop_run<float>, adam_run<float>, nadam_run<float>,
-       radam_run<float>, axpy_run<float>},
+       radam_run<float>, axpy_run<float>, first_nonfinite_run<float>},
       {sgd_run<double>, adagrad_run<double>, rmsprop_run<double>, adam_run<double>,
-       nadam_run<double>, radam_run<double>, axpy_run<double>},
+       nadam_run<double>, radam_run<double>, axpy_run<double>,
+       first_nonfinite_run<double>},
   };
   return &table;
 }

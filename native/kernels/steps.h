@@ -55,11 +55,22 @@ using StepFn = void (*)(const TensorRef<T>& t, const double* scalars, uint32_t f
 template <typename T>
 using AxpyFn = void (*)(T* y, const T* x, T a, size_t n);
 
+// Index of the first NaN or infinity in x[0, n), or n when every value is finite.
+template <typename T>
+using FirstNonFiniteFn = size_t (*)(const T* x, size_t n);
+
 template <typename T>
 struct KernelSet {
   StepFn<T> sgd, adagrad, rmsprop, adam, nadam, radam;
   AxpyFn<T> axpy;
+  FirstNonFiniteFn<T> first_nonfinite;
 };
+
+// Flag bits every step kernel accepts (above each kernel's own bits); must match types.ts.
+// CHECK_FINITE: before writing anything, scan every gradient of the call; if one holds a NaN or
+// an infinity, update nothing and report which tensor. CHECK_ONLY (with CHECK_FINITE): scan, never
+// update (a multi-call step checks all its calls before the first writes).
+enum : uint32_t { F_CHECK_FINITE = 256, F_CHECK_ONLY = 512 };
 
 struct KernelTable {
   const char* isa;  // "avx512" | "avx2" | "sse2" | "neon" | "scalar"

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import type { Backend, BackendInfo, PreparedList, TensorList } from './types.js';
+import type { Backend, BackendInfo, StepFn } from './types.js';
 import { nativeLinalg } from './native-linalg.js';
 import type { NativeLinalgAddon } from './native-linalg.js';
 
@@ -40,12 +40,10 @@ function translate(e: unknown): unknown {
   return e;
 }
 
-type StepFn = (list: TensorList | PreparedList, scalars: Float64Array, flags: number) => void;
-
 function wrapStep(fn: StepFn): StepFn {
   return (list, scalars, flags) => {
     try {
-      fn(list, scalars, flags);
+      return fn(list, scalars, flags);
     } catch (e) {
       throw translate(e);
     }

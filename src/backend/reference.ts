@@ -9,8 +9,8 @@
  */
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { ADAGRAD, ADAM, NADAM, RADAM, RMSPROP, SGD, stateCount } from './types.js';
-import type { Backend, BackendInfo, FloatArray, PreparedList, StepKernel, TensorList } from './types.js';
+import { ADAGRAD, ADAM, CHECK_FINITE, CHECK_ONLY, NADAM, RADAM, RMSPROP, SGD, stateCount } from './types.js';
+import type { Backend, BackendInfo, FloatArray, PreparedList, StepFn, StepKernel, TensorList } from './types.js';
 import { referenceLinalg } from './reference-linalg.js';
 
 const KERNELS: Record<StepKernel, { nScalars: number; allFlags: number }> = {
@@ -148,8 +148,12 @@ function resolve(kernel: StepKernel, list: unknown, scalars: unknown, flags: unk
     throw new OptimTypeError(`${kernel}: list must be an Array of typed arrays or a prepared list`);
   }
   if (typeof flags !== 'number') throw new OptimTypeError(`${kernel}: flags must be a number`);
-  if (!(Number.isInteger(flags) && flags >= 0 && flags <= k.allFlags) || (flags & ~k.allFlags) !== 0) {
-    throw new OptimRangeError(`${kernel}: flags must be an integer bitmask within ${k.allFlags}, got ${flags}`);
+  const all = k.allFlags | CHECK_FINITE | CHECK_ONLY;
+  if (!(Number.isInteger(flags) && flags >= 0 && flags <= all) || (flags & ~all) !== 0) {
+    throw new OptimRangeError(`${kernel}: flags must be an integer bitmask within ${all}, got ${flags}`);
+  }
+  if ((flags & CHECK_ONLY) !== 0 && (flags & CHECK_FINITE) === 0) {
+    throw new OptimRangeError(`${kernel}: flags: CHECK_ONLY (512) needs CHECK_FINITE (256)`);
   }
   if (!(scalars instanceof Float64Array)) {
     throw new OptimTypeError(`${kernel}: scalars must be a Float64Array, got ${typeName(scalars)}`);
@@ -170,9 +174,7 @@ function resolve(kernel: StepKernel, list: unknown, scalars: unknown, flags: unk
   return arr as FloatArray[];
 }
 
-function sgdStep(input: TensorList | PreparedList, scalars: Float64Array, flags: number): void {
-  const list = resolve('sgdStep', input, scalars, flags);
-  const stride = 2 + stateCount('sgdStep', flags);
+function sgdRun(list: readonly FloatArray[], stride: number, scalars: Float64Array, flags: number): void {
   const wd = scalars[SGD.S_WD];
   const momentum = scalars[SGD.S_MOMENTUM];
   const oneMinusDampening = scalars[SGD.S_ONE_MINUS_DAMPENING];
@@ -206,9 +208,7 @@ function sgdStep(input: TensorList | PreparedList, scalars: Float64Array, flags:
   }
 }
 
-function adagradStep(input: TensorList | PreparedList, scalars: Float64Array, flags: number): void {
-  const list = resolve('adagradStep', input, scalars, flags);
-  const stride = 2 + stateCount('adagradStep', flags);
+function adagradRun(list: readonly FloatArray[], stride: number, scalars: Float64Array, flags: number): void {
   const wd = scalars[ADAGRAD.S_WD];
   const negClr = scalars[ADAGRAD.S_NEG_CLR];
   const eps = scalars[ADAGRAD.S_EPS];
@@ -228,9 +228,7 @@ function adagradStep(input: TensorList | PreparedList, scalars: Float64Array, fl
   }
 }
 
-function rmspropStep(input: TensorList | PreparedList, scalars: Float64Array, flags: number): void {
-  const list = resolve('rmspropStep', input, scalars, flags);
-  const stride = 2 + stateCount('rmspropStep', flags);
+function rmspropRun(list: readonly FloatArray[], stride: number, scalars: Float64Array, flags: number): void {
   const wd = scalars[RMSPROP.S_WD];
   const alpha = scalars[RMSPROP.S_ALPHA];
   const oneMinusAlpha = scalars[RMSPROP.S_ONE_MINUS_ALPHA];
@@ -271,9 +269,7 @@ function rmspropStep(input: TensorList | PreparedList, scalars: Float64Array, fl
   }
 }
 
-function adamStep(input: TensorList | PreparedList, scalars: Float64Array, flags: number): void {
-  const list = resolve('adamStep', input, scalars, flags);
-  const stride = 2 + stateCount('adamStep', flags);
+function adamRun(list: readonly FloatArray[], stride: number, scalars: Float64Array, flags: number): void {
   const wd = scalars[ADAM.S_WD];
   const beta1 = scalars[ADAM.S_BETA1];
   const oneMinusBeta1 = scalars[ADAM.S_ONE_MINUS_BETA1];
@@ -313,9 +309,7 @@ function lerpInto(m: FloatArray, i: number, g: number, w: number, oneMinusW: num
   m[i] = w < 0.5 ? mi + w * (g - mi) : g - (g - mi) * oneMinusW;
 }
 
-function nadamStep(input: TensorList | PreparedList, scalars: Float64Array, flags: number): void {
-  const list = resolve('nadamStep', input, scalars, flags);
-  const stride = 2 + stateCount('nadamStep', flags);
+function nadamRun(list: readonly FloatArray[], stride: number, scalars: Float64Array, flags: number): void {
   const wd = scalars[NADAM.S_WD];
   const w = scalars[NADAM.S_ONE_MINUS_BETA1];
   const oneMinusW = 1 - w;
@@ -348,9 +342,7 @@ function nadamStep(input: TensorList | PreparedList, scalars: Float64Array, flag
   }
 }
 
-function radamStep(input: TensorList | PreparedList, scalars: Float64Array, flags: number): void {
-  const list = resolve('radamStep', input, scalars, flags);
-  const stride = 2 + stateCount('radamStep', flags);
+function radamRun(list: readonly FloatArray[], stride: number, scalars: Float64Array, flags: number): void {
   const wd = scalars[RADAM.S_WD];
   const w = scalars[RADAM.S_ONE_MINUS_BETA1];
   const oneMinusW = 1 - w;
@@ -383,6 +375,43 @@ function radamStep(input: TensorList | PreparedList, scalars: Float64Array, flag
     }
   }
 }
+
+/**
+ * The kernel with the gradient policy of the flags: with CHECK_FINITE every gradient of the call
+ * is scanned before anything is written, and the index of the first tensor holding a NaN or an
+ * infinity is returned with nothing updated; CHECK_ONLY scans and never updates.
+ */
+function stepWith(kernel: StepKernel, run: typeof sgdRun): StepFn {
+  return (input, scalars, flags) => {
+    const list = resolve(kernel, input, scalars, flags);
+    const stride = 2 + stateCount(kernel, flags);
+    if ((flags & CHECK_FINITE) !== 0) {
+      const t = firstNonFiniteTensor(list, stride);
+      if (t >= 0) return t;
+      if ((flags & CHECK_ONLY) !== 0) return undefined;
+    }
+    run(list, stride, scalars, flags);
+    return undefined;
+  };
+}
+
+/** The index (in tensors) of the first tuple whose grad holds a NaN or an infinity, or -1. */
+function firstNonFiniteTensor(list: readonly FloatArray[], stride: number): number {
+  for (let t = 0; t < list.length; t += stride) {
+    const g = list[t + 1];
+    for (let i = 0; i < g.length; i++) {
+      if (!Number.isFinite(g[i])) return t / stride;
+    }
+  }
+  return -1;
+}
+
+const sgdStep = stepWith('sgdStep', sgdRun);
+const adagradStep = stepWith('adagradStep', adagradRun);
+const rmspropStep = stepWith('rmspropStep', rmspropRun);
+const adamStep = stepWith('adamStep', adamRun);
+const nadamStep = stepWith('nadamStep', nadamRun);
+const radamStep = stepWith('radamStep', radamRun);
 
 export const referenceBackend: Backend = {
   name: 'reference',

@@ -121,6 +121,15 @@ export const RADAM = {
   F_WD: 1, F_RECTIFIED: 2, F_DECOUPLED: 4,
 } as const;
 
+/**
+ * Flag bits every step kernel accepts, above its own. CHECK_FINITE: before writing anything, scan
+ * every gradient of the call; if one holds a NaN or an infinity, update nothing and return the
+ * index (within the call) of the first such tensor. CHECK_ONLY (with CHECK_FINITE): scan only,
+ * never update, so a step made of several calls checks them all before the first one writes.
+ */
+export const CHECK_FINITE = 256;
+export const CHECK_ONLY = 512;
+
 /** Number of state buffers each kernel expects per tensor, given its flags. */
 export function stateCount(kernel: StepKernel, flags: number): number {
   switch (kernel) {
@@ -137,17 +146,23 @@ export function stateCount(kernel: StepKernel, flags: number): number {
 export type StepKernel =
   | 'sgdStep' | 'adagradStep' | 'rmspropStep' | 'adamStep' | 'nadamStep' | 'radamStep';
 
+/**
+ * A step kernel: updates every tensor of `list` in place. Returns undefined, or with CHECK_FINITE
+ * the index of the first tensor whose grad is not finite (then nothing was written).
+ */
+export type StepFn = (list: TensorList | PreparedList, scalars: Float64Array, flags: number) => number | undefined;
+
 export interface Backend {
   readonly name: 'native' | 'reference';
   info(): BackendInfo;
   /** Validates `list` (dtype, lengths, stride = 2 + state buffers per tensor) once. */
   prepare(list: TensorList, stride: number): PreparedList;
-  sgdStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  adagradStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  rmspropStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  adamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  nadamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
-  radamStep(list: TensorList | PreparedList, scalars: Float64Array, flags: number): void;
+  sgdStep: StepFn;
+  adagradStep: StepFn;
+  rmspropStep: StepFn;
+  adamStep: StepFn;
+  nadamStep: StepFn;
+  radamStep: StepFn;
 
   // Linear algebra (src/linalg is the public face, which validates and allocates). Matrices are
   // row-major, every array of one call shares one dtype, lengths are exact. Outputs must not

@@ -1,7 +1,7 @@
 import { ADAGRAD as K } from '../backend/types.js';
 import type { FloatArray } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
-import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { checkBoolean, checkNonNegative } from './validate.js';
 import type { Where } from './validate.js';
 
@@ -45,7 +45,7 @@ const BUFFERS = ['sum'] as const;
  * learning-rate decay η is torch's addition (0 gives the original).
  */
 export class Adagrad extends Optimizer<AdagradGroup> {
-  constructor(params: ParamsInput<AdagradOptions>, options: AdagradOptions = {}) {
+  constructor(params: ParamsInput<AdagradOptions>, options: AdagradOptions & OptimizerOptions = {}) {
     super(params, options, SPEC, K.N_SCALARS);
   }
 

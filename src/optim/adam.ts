@@ -1,6 +1,6 @@
 import { ADAM as K } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
-import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
 import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
 import type { Where } from './validate.js';
@@ -64,7 +64,7 @@ export class Adam extends Optimizer<AdamGroup> {
   private readonly beta1Pow = new PowerSequence();
   private readonly beta2Pow = new PowerSequence();
 
-  constructor(params: ParamsInput<AdamOptions>, options: AdamOptions = {}) {
+  constructor(params: ParamsInput<AdamOptions>, options: AdamOptions & OptimizerOptions = {}) {
     const spec = (new.target as typeof Adam).spec;
     super(params, options, spec, K.N_SCALARS);
     this.decoupled = spec.decoupled;

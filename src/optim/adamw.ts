@@ -1,6 +1,6 @@
 import { Adam } from './adam.js';
 import type { AdamOptions, AdamSpec } from './adam.js';
-import type { ParamsInput } from './optimizer.js';
+import type { OptimizerOptions, ParamsInput } from './optimizer.js';
 
 export type AdamWOptions = AdamOptions;
 
@@ -35,7 +35,7 @@ const ADAMW_SPEC: AdamSpec = {
 export class AdamW extends Adam {
   protected static override readonly spec: AdamSpec = ADAMW_SPEC;
 
-  constructor(params: ParamsInput<AdamWOptions>, options: AdamWOptions = {}) {
+  constructor(params: ParamsInput<AdamWOptions>, options: AdamWOptions & OptimizerOptions = {}) {
     super(params, options);
   }
 }

@@ -1,5 +1,5 @@
 export { Optimizer } from './optimizer.js';
-export type { GroupBase, LoadReport, ParamsInput, ParamState, StateDict } from './optimizer.js';
+export type { GroupBase, LoadReport, NonFinitePolicy, OptimizerOptions, ParamsInput, ParamState, StateDict } from './optimizer.js';
 export { SGD } from './sgd.js';
 export type { SGDGroup, SGDOptions } from './sgd.js';
 export { Adagrad } from './adagrad.js';

@@ -1,6 +1,8 @@
 import type { Param } from '../param.js';
-import { OptimRangeError, OptimTypeError } from '../errors.js';
+import { NonFiniteError, OptimRangeError, OptimTypeError } from '../errors.js';
 import { checkFiniteNumber, dot, FlatParams, maxAbs, sumAbs } from './flat.js';
+import { checkNonFinitePolicy, firstNonFinite } from './optimizer.js';
+import type { NonFinitePolicy } from './optimizer.js';
 import { describe } from './validate.js';
 
 export interface LBFGSOptions {
@@ -18,14 +20,21 @@ export interface LBFGSOptions {
   historySize?: number;
   /** 'strong_wolfe' or null (fixed step lr; default null). */
   lineSearchFn?: 'strong_wolfe' | null;
+  /**
+   * A NaN or infinite loss or gradient at any evaluation of the step (default 'error'): 'error'
+   * puts the params and the state back where the step began and throws NonFiniteError; 'skip'
+   * does the same but counts the step in `skippedSteps` and returns the starting loss; 'ignore'
+   * does not look (torch's behaviour).
+   */
+  nonFinite?: NonFinitePolicy;
 }
 
-interface LBFGSGroup extends Required<Omit<LBFGSOptions, 'lineSearchFn'>> {
+interface LBFGSGroup extends Required<Omit<LBFGSOptions, 'lineSearchFn' | 'nonFinite'>> {
   params: Param[];
   lineSearchFn: 'strong_wolfe' | null;
 }
 
-const KEYS = new Set(['lr', 'maxIter', 'maxEval', 'toleranceGrad', 'toleranceChange', 'historySize', 'lineSearchFn']);
+const KEYS = new Set(['lr', 'maxIter', 'maxEval', 'toleranceGrad', 'toleranceChange', 'historySize', 'lineSearchFn', 'nonFinite']);
 
 /** The closure re-evaluates the model: fills every param's grad and returns the loss. */
 export type LossClosure = () => number;
@@ -57,7 +66,12 @@ export class LBFGS {
     prevFlatGrad?: Float64Array;
     prevLoss?: number;
   } = { funcEvals: 0, nIter: 0, oldDirs: [], oldStps: [], ro: [], hDiag: 1 };
+  /** The policy for NaN and infinite losses and gradients. */
+  readonly nonFinite: NonFinitePolicy;
   private readonly flat: FlatParams;
+  private skipped = 0;
+  /** The loss at the start of the step in progress (what a skipped step returns). */
+  private startLoss = Number.NaN;
 
   constructor(params: Param[], options: LBFGSOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -66,6 +80,7 @@ export class LBFGS {
     for (const k of Object.keys(options)) {
       if (!KEYS.has(k)) throw new OptimTypeError(`LBFGS: unknown option "${k}" (options are ${[...KEYS].join(', ')})`);
     }
+    this.nonFinite = checkNonFinitePolicy(options.nonFinite ?? 'error', 'LBFGS: options.nonFinite');
     this.flat = new FlatParams(params, 'LBFGS');
     const maxIter = options.maxIter ?? 20;
     const group: LBFGSGroup = {
@@ -105,25 +120,69 @@ export class LBFGS {
     for (const p of this.flat.params) p.grad.fill(0);
   }
 
-  /** Runs up to maxIter iterations; returns the loss at the point where the step started. */
+  /** Steps refused for a non-finite loss or gradient under `nonFinite: 'skip'`. */
+  get skippedSteps(): number {
+    return this.skipped;
+  }
+
+  /**
+   * Runs up to maxIter iterations; returns the loss at the point where the step started. With
+   * `nonFinite` 'error' or 'skip', a step that meets a NaN or infinite loss or gradient at any
+   * evaluation is undone: params and state are restored exactly (from copies taken at the start).
+   */
   step(closure: LossClosure): number {
     if (typeof closure !== 'function') {
       throw new OptimTypeError('LBFGS.step(closure): closure must be a function that fills grads and returns the loss');
     }
-    const g = this.paramGroups[0];
-    LBFGS.checkGroup(g);
+    LBFGS.checkGroup(this.paramGroups[0]);
     this.flat.check('LBFGS.step()');
+    if (this.nonFinite === 'ignore') return this.run(closure, false);
+    const x0 = this.flat.readData(new Float64Array(this.flat.size));
+    const st = this.state;
+    const saved = { ...st, oldDirs: [...st.oldDirs], oldStps: [...st.oldStps], ro: [...st.ro] };
+    this.startLoss = Number.NaN;
+    try {
+      return this.run(closure, true);
+    } catch (e) {
+      if (!(e instanceof NonFiniteError)) throw e;
+      this.flat.writeData(x0);
+      for (const k of Object.keys(st) as Array<keyof typeof st>) if (!(k in saved)) delete st[k];
+      Object.assign(st, saved);
+      if (this.nonFinite === 'error') throw e;
+      this.skipped++;
+      return Number.isNaN(this.startLoss) && e.index === -1 ? e.value : this.startLoss;
+    }
+  }
+
+  private run(closure: LossClosure, check: boolean): number {
+    const g = this.paramGroups[0];
     const { lr, maxIter, maxEval, toleranceGrad, toleranceChange, historySize } = g;
     const st = this.state;
     const n = this.flat.size;
+    const flat = this.flat;
 
     const evaluate = (): number => {
       const v = closure();
       if (typeof v !== 'number') throw new OptimTypeError(`LBFGS.step(): the closure must return the loss as a number, got ${describe(v)}`);
+      if (check) {
+        if (!Number.isFinite(v)) {
+          throw new NonFiniteError(`LBFGS.step(): the closure returned a non-finite loss (${v}); params and state are as before the step (nonFinite: '${this.nonFinite}')`, '', -1, v);
+        }
+        for (const p of flat.params) {
+          const i = firstNonFinite(p.grad);
+          if (i >= 0) {
+            throw new NonFiniteError(
+              `LBFGS.step(): the grad of param "${p.name}" holds ${p.grad[i]} at index ${i}; params and state are as before the step (nonFinite: '${this.nonFinite}')`,
+              p.name, i, p.grad[i],
+            );
+          }
+        }
+      }
       return v;
     };
 
     const origLoss = evaluate();
+    this.startLoss = origLoss;
     let loss = origLoss;
     let currentEvals = 1;
     st.funcEvals += 1;

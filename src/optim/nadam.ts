@@ -1,6 +1,6 @@
 import { NADAM as K } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
-import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
 import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
 import type { Where } from './validate.js';
@@ -63,7 +63,7 @@ export class NAdam extends Optimizer<NAdamGroup> {
   private nextMuProduct = 1;
   private readonly beta2Pow = new PowerSequence();
 
-  constructor(params: ParamsInput<NAdamOptions>, options: NAdamOptions = {}) {
+  constructor(params: ParamsInput<NAdamOptions>, options: NAdamOptions & OptimizerOptions = {}) {
     super(params, options, SPEC, K.N_SCALARS);
   }
 

@@ -1,9 +1,11 @@
 import type { FloatArray } from '../backend/types.js';
 import type { Param } from '../param.js';
-import { OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
+import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import { cholesky, choSolve, eigh } from '../linalg/index.js';
 import { CholeskyError } from '../errors.js';
 import { checkFiniteNumber, dot, FlatParams, maxAbs } from './flat.js';
+import { checkNonFinitePolicy } from './optimizer.js';
+import type { NonFinitePolicy } from './optimizer.js';
 import { describe, isFloatArray } from './validate.js';
 
 export type Damping = number | 'adaptive' | 'pinv';
@@ -27,6 +29,14 @@ export interface NewtonOptions {
   maxBacktracks?: number;
   /** 'pinv': eigenvalues with |μ| ≤ pinvRtol·max|μ| count as flat (default n·machine epsilon). */
   pinvRtol?: number;
+  /**
+   * A NaN or infinite loss, gradient or Hessian at the starting point (default 'error'): 'error'
+   * throws NonFiniteError, 'skip' counts the step in `skippedSteps` and returns with
+   * `skipped: true`, both moving nothing; 'ignore' does not check the loss and gradient (a
+   * non-finite Hessian is still refused: no factorization takes it). A trial point of the damping
+   * or line search that evaluates to non-finite values is rejected like one that raises the loss.
+   */
+  nonFinite?: NonFinitePolicy;
 }
 
 /** What the closure of a second-order step returns (after filling every param's grad). */
@@ -60,6 +70,8 @@ export interface NewtonStepInfo {
   evaluations: number;
   /** For 'pinv': eigenvalues ignored as flat. */
   flatDirections?: number;
+  /** The step was skipped for a non-finite evaluation (`nonFinite: 'skip'`); nothing moved. */
+  skipped?: boolean;
 }
 
 interface NewtonGroup {
@@ -78,7 +90,7 @@ interface NewtonGroup {
 /** 'adaptive' gives up beyond this λ: the step would be smaller than any rounding of the params. */
 const LAMBDA_MAX = 1e150;
 
-const KEYS = new Set(['lr', 'damping', 'lambda0', 'lambdaFactor', 'maxDampingTries', 'lineSearch', 'c1', 'maxBacktracks', 'pinvRtol']);
+const KEYS = new Set(['lr', 'damping', 'lambda0', 'lambdaFactor', 'maxDampingTries', 'lineSearch', 'c1', 'maxBacktracks', 'pinvRtol', 'nonFinite']);
 
 /** An evaluation already in hand: the loss, the flat gradient and the Hessian at the params. */
 export interface FlatEvaluation {
@@ -110,7 +122,10 @@ export class Newton {
   readonly paramGroups: [NewtonGroup];
   /** λ carried between steps by 'adaptive', and the step count. */
   readonly state: { lambda: number; step: number };
+  /** The policy for NaN and infinite evaluations at the starting point. */
+  readonly nonFinite: NonFinitePolicy;
   private readonly flat: FlatParams;
+  private skipped = 0;
 
   constructor(params: Param[], options: NewtonOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -119,6 +134,7 @@ export class Newton {
     for (const k of Object.keys(options)) {
       if (!KEYS.has(k)) throw new OptimTypeError(`Newton: unknown option "${k}" (options are ${[...KEYS].join(', ')})`);
     }
+    this.nonFinite = checkNonFinitePolicy(options.nonFinite ?? 'error', 'Newton: options.nonFinite');
     this.flat = new FlatParams(params, 'Newton');
     const group: NewtonGroup = {
       params,
@@ -193,12 +209,41 @@ export class Newton {
     }
     Newton.checkGroup(this.paramGroups[0]);
     this.flat.check('Newton.step()');
-    const ev = this.evaluate(closure);
+    let ev: FlatEvaluation;
+    try {
+      ev = this.evaluate(closure);
+    } catch (e) {
+      if (!(e instanceof NonFiniteError) || this.nonFinite !== 'skip') throw e;
+      this.skipped++;
+      return {
+        loss: e.index === -1 ? e.value : Number.NaN, gradNorm: Number.NaN, lambda: 0, positiveDefinite: false,
+        moved: false, t: 0, stepNorm: 0, evaluations: 1, skipped: true,
+      };
+    }
     return this.stepFrom(ev, closure).info;
   }
 
-  /** Calls the closure and checks what it returned. */
-  evaluate(closure: () => NewtonEvaluation): FlatEvaluation {
+  /** Steps skipped for a non-finite evaluation (`nonFinite: 'skip'`). */
+  get skippedSteps(): number {
+    return this.skipped;
+  }
+
+  /** A trial point's evaluation, or undefined when it is not finite (the trial is rejected). */
+  private tryEvaluate(closure: () => NewtonEvaluation): FlatEvaluation | undefined {
+    try {
+      return this.evaluate(closure, true);
+    } catch (e) {
+      if (e instanceof NonFiniteError) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Calls the closure and checks what it returned: NonFiniteError (an OptimRangeError) for a
+   * non-finite Hessian, and with nonFinite 'error'/'skip' (or at a trial point) a non-finite loss
+   * or gradient.
+   */
+  evaluate(closure: () => NewtonEvaluation, trial = false): FlatEvaluation {
     const r = closure();
     const n = this.flat.size;
     if (r === null || typeof r !== 'object') {
@@ -217,12 +262,19 @@ export class Newton {
     }
     for (let i = 0; i < H.length; i++) {
       if (!Number.isFinite(H[i])) {
-        throw new OptimRangeError(`Newton.step(): the hessian holds a non-finite value (${H[i]}) at row ${Math.floor(i / n)}, column ${i % n}`);
+        throw new NonFiniteError(`Newton.step(): the hessian holds a non-finite value (${H[i]}) at row ${Math.floor(i / n)}, column ${i % n}; nothing moved`, '(hessian)', i, H[i]);
       }
     }
     const grad = this.flat.readGrad(new Float64Array(n));
-    for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(grad[i])) throw new OptimRangeError(`Newton.step(): the gradient holds a non-finite value (${grad[i]}) at index ${i}`);
+    if (this.nonFinite !== 'ignore' || trial) {
+      if (!Number.isFinite(r.loss)) {
+        throw new NonFiniteError(`Newton.step(): the closure returned a non-finite loss (${r.loss}); nothing moved`, '', -1, r.loss);
+      }
+      for (let i = 0; i < n; i++) {
+        if (!Number.isFinite(grad[i])) {
+          throw new NonFiniteError(`Newton.step(): the gradient holds a non-finite value (${grad[i]}) at index ${i}; nothing moved`, '(gradient)', i, grad[i]);
+        }
+      }
     }
     return { loss: r.loss, grad, hessian: H };
   }
@@ -275,10 +327,10 @@ export class Newton {
         const dir = solveNeg(L, ev.grad, n);
         this.flat.writeData(x0);
         this.flat.addScaled(g.lr, dir);
-        const after = this.evaluate(closure);
+        const after = this.tryEvaluate(closure);
         evaluations++;
         // Equal counts as success: at a minimum the loss cannot fall, and λ must not grow.
-        if (after.loss <= ev.loss) {
+        if (after !== undefined && after.loss <= ev.loss) {
           this.state.lambda = Math.max(lambda / g.lambdaFactor, Number.MIN_VALUE);
           this.state.step++;
           return {
@@ -315,10 +367,19 @@ export class Newton {
       for (let k = 0; ; k++) {
         this.flat.writeData(x0);
         this.flat.addScaled(t, d);
-        after = this.evaluate(closure);
+        after = this.tryEvaluate(closure);
         evaluations++;
-        if (after.loss <= ev.loss + g.c1 * t * gtd || k + 1 >= g.maxBacktracks) break;
+        if ((after !== undefined && after.loss <= ev.loss + g.c1 * t * gtd) || k + 1 >= g.maxBacktracks) break;
         t *= 0.5;
+      }
+      if (after === undefined) {
+        // Every trial point evaluated to non-finite values: stay put, as 'adaptive' does.
+        this.flat.writeData(x0);
+        this.writeGrad(ev.grad);
+        this.state.step++;
+        return {
+          info: { loss: ev.loss, gradNorm: maxAbs(ev.grad), lambda, positiveDefinite, moved: false, t: 0, stepNorm: 0, evaluations },
+        };
       }
     } else {
       this.flat.addScaled(t, d);

@@ -1,7 +1,7 @@
 import { getBackend } from '../backend/select.js';
-import { stateCount } from '../backend/types.js';
+import { CHECK_FINITE, CHECK_ONLY, stateCount } from '../backend/types.js';
 import type { Backend, FloatArray, PreparedList, StepKernel } from '../backend/types.js';
-import { OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
+import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import type { Param } from '../param.js';
 import { checkKnownKeys, describe, isFloatArray, OPTIONS } from './validate.js';
 import type { Where } from './validate.js';
@@ -21,6 +21,54 @@ export type ParamsInput<O> = Param[] | Array<O & { params: Param[] }>;
 export interface StateDict {
   state: Record<string, ParamState>;
   paramGroups: Array<Record<string, unknown> & { params: string[] }>;
+  /** Steps skipped for a non-finite gradient (`nonFinite: 'skip'`); absent means 0. */
+  skippedSteps?: number;
+}
+
+/**
+ * What a step does when a gradient holds a NaN or an infinity:
+ * - `'error'` (default): throws NonFiniteError naming the parameter and the element; nothing is
+ *   changed (no parameter, state buffer or step count).
+ * - `'skip'`: changes nothing, as for `'error'`, counts the step in `skippedSteps` and returns
+ *   normally (as torch's GradScaler skips `optimizer.step()` on an inf/NaN gradient).
+ * - `'ignore'`: applies the update anyway (torch.optim's behaviour): NaN spreads into the
+ *   parameters and state. No scan at all, so it is the fastest.
+ *
+ * The scan runs inside the same native call as the update, over every gradient of the call before
+ * its first write (the update must not start if it cannot finish); see the README's guarantees.
+ */
+export type NonFinitePolicy = 'error' | 'skip' | 'ignore';
+
+/** Options every first-order optimizer takes besides its hyperparameters (optimizer-wide). */
+export interface OptimizerOptions {
+  /** What to do when a gradient holds a NaN or an infinity (default `'error'`). */
+  nonFinite?: NonFinitePolicy;
+}
+
+const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = ['error', 'skip', 'ignore'];
+
+/** Checks a `nonFinite` option; `where` names it in the message. */
+export function checkNonFinitePolicy(v: unknown, where: string): NonFinitePolicy {
+  if (typeof v !== 'string') {
+    throw new OptimTypeError(`${where} must be 'error', 'skip' or 'ignore', got ${describe(v)}`);
+  }
+  if (!(NON_FINITE_POLICIES as readonly string[]).includes(v)) {
+    throw new OptimRangeError(`${where} must be 'error', 'skip' or 'ignore', got ${JSON.stringify(v)}`);
+  }
+  return v as NonFinitePolicy;
+}
+
+/** The first non-finite gradient element found, for messages and the skip count. */
+export interface NonFiniteFound {
+  param: Param;
+  index: number;
+  value: number;
+}
+
+/** The first element of `g` that is NaN or infinite, or -1. */
+export function firstNonFinite(g: ArrayLike<number>): number {
+  for (let i = 0; i < g.length; i++) if (!Number.isFinite(g[i])) return i;
+  return -1;
 }
 
 /** What `loadStateDict` did, by parameter name. */
@@ -51,6 +99,7 @@ export interface OptimizerSpec<G extends GroupBase> {
 /** One backend call: the prepared tensor list and the states of its tensors, in list order. */
 interface Call {
   readonly list: PreparedList;
+  readonly params: Param[];
   readonly states: ParamState[];
   readonly extraFlags: number;
 }
@@ -88,8 +137,14 @@ export abstract class Optimizer<G extends GroupBase> {
   /** The constructor options over the class defaults: what a group gets when it omits a key. */
   readonly defaults: Readonly<Omit<G, 'params'>>;
 
+  /** The policy for NaN and infinite gradients (see NonFinitePolicy); optimizer-wide. */
+  readonly nonFinite: NonFinitePolicy;
+
   protected readonly state = new Map<Param, ParamState>();
   private readonly firstLength = new Map<Param, number>();
+  private skipped = 0;
+  /** What this step created (new states, buffers, first lengths), undone if the step is refused. */
+  private readonly created: Array<{ param: Param; key?: string; length?: boolean }> = [];
   private plans: Array<Plan | undefined> = [];
   private readonly scalarBuf: Float64Array;
   private readonly spec: OptimizerSpec<G>;
@@ -102,8 +157,10 @@ export abstract class Optimizer<G extends GroupBase> {
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new OptimTypeError(`${spec.name}(params, options): options must be an object, got ${describe(options)}`);
     }
-    checkKnownKeys(options, this.optionKeys, `${spec.name}(params, options)`, false);
-    const defaults = copyOptions({ ...spec.defaults, ...options }) as Omit<G, 'params'>;
+    const { nonFinite, ...hyper } = options as Record<string, unknown>;
+    this.nonFinite = checkNonFinitePolicy(nonFinite ?? 'error', `${spec.name}(params, options): options.nonFinite`);
+    checkKnownKeys(hyper, this.optionKeys, `${spec.name}(params, options)`, false);
+    const defaults = copyOptions({ ...spec.defaults, ...hyper }) as Omit<G, 'params'>;
     this.checkHyper(defaults as G, OPTIONS);
     this.defaults = defaults;
     if (!Array.isArray(params)) {
@@ -128,6 +185,9 @@ export abstract class Optimizer<G extends GroupBase> {
     const where = `${this.spec.name}: paramGroups[${i}]`;
     if (group === null || typeof group !== 'object' || Array.isArray(group)) {
       throw new OptimTypeError(`${where} must be an object { params, ...options }, got ${describe(group)}`);
+    }
+    if ('nonFinite' in group) {
+      throw new OptimTypeError(`${where}.nonFinite: the non-finite gradient policy is optimizer-wide; pass it in the constructor options`);
     }
     checkKnownKeys(group, this.optionKeys, where, true);
     const { params, ...rest } = group;
@@ -157,6 +217,8 @@ export abstract class Optimizer<G extends GroupBase> {
    * One optimization step over every group. With a closure, calls it first (it fills the grads
    * and returns the loss) and returns its value. Refuses, changing nothing, when a group holds an
    * invalid hyperparameter or a parameter's data or grad is missing, of the wrong type or length.
+   * A NaN or infinite gradient follows `nonFinite`: NonFiniteError or a skipped step, both with
+   * nothing changed, or (`'ignore'`) an update like any other.
    */
   step<L = number>(closure?: () => L): L | undefined {
     let loss: L | undefined;
@@ -169,6 +231,7 @@ export abstract class Optimizer<G extends GroupBase> {
     const groups = this.paramGroups;
     const plans = this.plans;
     if (plans.length !== groups.length) plans.length = groups.length;
+    this.created.length = 0;
     const backend = getBackend();
     let stale = false;
     for (let i = 0; i < groups.length; i++) {
@@ -199,6 +262,24 @@ export abstract class Optimizer<G extends GroupBase> {
     }
     const kernel = this.spec.kernel;
     const scalars = this.scalarBuf;
+    // The gradient scan: inside the update's own call when the step is one call; otherwise every
+    // call is scanned first (CHECK_ONLY), so no call writes before all gradients are known finite.
+    let check = 0;
+    if (this.nonFinite !== 'ignore') {
+      let calls = 0;
+      for (let i = 0; i < groups.length; i++) calls += (plans[i] as Plan).calls.length;
+      if (calls === 1) {
+        check = CHECK_FINITE;
+      } else {
+        for (let i = 0; i < groups.length; i++) {
+          const plan = plans[i] as Plan;
+          for (const call of plan.calls) {
+            const bad = backend[kernel](call.list, scalars, plan.flags | call.extraFlags | CHECK_FINITE | CHECK_ONLY);
+            if (bad !== undefined) return this.refuse(call.params[bad], loss);
+          }
+        }
+      }
+    }
     for (let i = 0; i < groups.length; i++) {
       const group = groups[i];
       const plan = plans[i] as Plan;
@@ -206,12 +287,61 @@ export abstract class Optimizer<G extends GroupBase> {
       for (let c = 0; c < calls.length; c++) {
         const call = calls[c];
         const flags = plan.flags | call.extraFlags | this.fillScalars(group, plan.flags, call.states[0], scalars);
-        backend[kernel](call.list, scalars, flags);
+        const bad = backend[kernel](call.list, scalars, flags | check);
+        if (bad !== undefined) return this.refuse(call.params[bad], loss);
         this.commit(call.states);
       }
       if (plan.oneShot) plans[i] = undefined;
     }
     return loss;
+  }
+
+  /** Steps skipped so far for a non-finite gradient (`nonFinite: 'skip'`); saved by stateDict. */
+  get skippedSteps(): number {
+    return this.skipped;
+  }
+
+  /**
+   * A step refused for a non-finite gradient of `param`, before anything was written: undoes what
+   * the step created (state of parameters seen for the first time), then throws or counts.
+   */
+  protected refuse<L>(param: Param, loss: L | undefined): L | undefined {
+    const index = firstNonFinite(param.grad);
+    this.rollback();
+    return this.refuseFound({ param, index, value: index >= 0 ? param.grad[index] : NaN }, loss);
+  }
+
+  /** Throws NonFiniteError ('error') or counts a skipped step ('skip'). */
+  protected refuseFound<L>(found: NonFiniteFound, loss: L | undefined): L | undefined {
+    if (this.nonFinite === 'skip') {
+      this.skipped++;
+      return loss;
+    }
+    const { param, index, value } = found;
+    throw new NonFiniteError(
+      `${this.spec.name}.step(): the grad of param "${param.name}" holds ${value} at index ${index}; nothing was updated ` +
+        `(nonFinite: 'error'; 'skip' skips such steps, 'ignore' applies them)`,
+      param.name,
+      index,
+      value,
+    );
+  }
+
+  /** Records a state, buffer or first length created during this step (undone by `rollback`). */
+  protected noteCreated(param: Param, key?: string, length?: boolean): void {
+    this.created.push({ param, key, length });
+  }
+
+  /** Undoes what this step created and drops the prepared calls (rebuilt at the next step). */
+  protected rollback(): void {
+    for (let i = this.created.length - 1; i >= 0; i--) {
+      const { param, key, length } = this.created[i];
+      if (length) this.firstLength.delete(param);
+      else if (key === undefined) this.state.delete(param);
+      else delete this.state.get(param)?.[key];
+    }
+    this.created.length = 0;
+    this.plans = [];
   }
 
   /** Sets every gradient to zero, in place. */
@@ -239,7 +369,7 @@ export abstract class Optimizer<G extends GroupBase> {
       for (const key of this.optionKeys) hyper[key] = copyValue((g as unknown as Record<string, unknown>)[key]);
       paramGroups.push({ ...hyper, params: names });
     }
-    return { state, paramGroups };
+    return { state, paramGroups, skippedSteps: this.skipped };
   }
 
   /**
@@ -251,8 +381,11 @@ export abstract class Optimizer<G extends GroupBase> {
   loadStateDict(sd: StateDict): LoadReport {
     const name = `${this.spec.name}.loadStateDict`;
     if (!isPlainObject(sd)) throw new OptimStateError(`${name}(stateDict): expected an object, got ${describe(sd)}`);
-    const { state, paramGroups } = sd;
+    const { state, paramGroups, skippedSteps = 0 } = sd;
     if (!isPlainObject(state)) throw new OptimStateError(`${name}: stateDict.state must be an object, got ${describe(state)}`);
+    if (!(typeof skippedSteps === 'number' && Number.isInteger(skippedSteps) && skippedSteps >= 0)) {
+      throw new OptimStateError(`${name}: stateDict.skippedSteps must be a whole number >= 0, got ${typeof skippedSteps === 'number' ? skippedSteps : describe(skippedSteps)}`);
+    }
     if (!Array.isArray(paramGroups)) {
       throw new OptimStateError(`${name}: stateDict.paramGroups must be an array, got ${describe(paramGroups)}`);
     }
@@ -284,6 +417,7 @@ export abstract class Optimizer<G extends GroupBase> {
       this.firstLength.set(p, p.data.length);
     }
     this.plans = [];
+    this.skipped = skippedSteps;
     return report;
   }
 
@@ -421,7 +555,7 @@ export abstract class Optimizer<G extends GroupBase> {
   private buildPlan(group: G, backend: Backend): Plan {
     const flags = this.flagsOf(group);
     const names = this.bufferNames(flags);
-    const byKey = new Map<string, { list: FloatArray[]; states: ParamState[]; extraFlags: number }>();
+    const byKey = new Map<string, { list: FloatArray[]; params: Param[]; states: ParamState[]; extraFlags: number }>();
     let oneShot = false;
     const arenas = this.allocateArenas(group, names);
     for (const p of group.params) {
@@ -429,12 +563,17 @@ export abstract class Optimizer<G extends GroupBase> {
       if (st === undefined) {
         st = this.newState();
         this.state.set(p, st);
+        this.noteCreated(p);
       }
-      if (!this.firstLength.has(p)) this.firstLength.set(p, p.data.length);
+      if (!this.firstLength.has(p)) {
+        this.firstLength.set(p, p.data.length);
+        this.noteCreated(p, undefined, true);
+      }
       let created = false;
       for (const nm of names) {
         if (st[nm] === undefined) {
           st[nm] = this.initBuffer(nm, arenas.take(nm, p.data), group);
+          this.noteCreated(p, nm);
           created = true;
         }
       }
@@ -444,17 +583,18 @@ export abstract class Optimizer<G extends GroupBase> {
       const key = `${p.data.constructor.name}|${extraFlags}|${counters}`;
       let call = byKey.get(key);
       if (call === undefined) {
-        call = { list: [], states: [], extraFlags };
+        call = { list: [], params: [], states: [], extraFlags };
         byKey.set(key, call);
       }
       call.list.push(p.data, p.grad);
       for (const nm of names) call.list.push(st[nm] as FloatArray);
+      call.params.push(p);
       call.states.push(st);
     }
     const stride = 2 + stateCount(this.spec.kernel, flags);
     const calls: Call[] = [];
-    for (const { list, states, extraFlags } of byKey.values()) {
-      calls.push({ list: backend.prepare(list, stride), states, extraFlags });
+    for (const { list, params, states, extraFlags } of byKey.values()) {
+      calls.push({ list: backend.prepare(list, stride), params, states, extraFlags });
     }
     return {
       backend,

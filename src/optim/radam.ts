@@ -1,6 +1,6 @@
 import { RADAM as K } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
-import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
 import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
 import type { Where } from './validate.js';
@@ -51,7 +51,7 @@ const BUFFERS = ['expAvg', 'expAvgSq'] as const;
 export class RAdam extends Optimizer<RAdamGroup> {
   private readonly beta1Pow = new PowerSequence();
   private readonly beta2Pow = new PowerSequence();
-  constructor(params: ParamsInput<RAdamOptions>, options: RAdamOptions = {}) {
+  constructor(params: ParamsInput<RAdamOptions>, options: RAdamOptions & OptimizerOptions = {}) {
     super(params, options, SPEC, K.N_SCALARS);
   }
 

@@ -1,6 +1,6 @@
 import { RMSPROP as K } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
-import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { checkBoolean, checkNonNegative } from './validate.js';
 import type { Where } from './validate.js';
 
@@ -63,7 +63,7 @@ const BUFFERS: Readonly<Record<number, readonly string[]>> = {
  * root; `epsInsideSqrt: true` computes √(ṽ_t + ε) instead.
  */
 export class RMSprop extends Optimizer<RMSpropGroup> {
-  constructor(params: ParamsInput<RMSpropOptions>, options: RMSpropOptions = {}) {
+  constructor(params: ParamsInput<RMSpropOptions>, options: RMSpropOptions & OptimizerOptions = {}) {
     super(params, options, SPEC, K.N_SCALARS);
   }
 

@@ -1,7 +1,8 @@
 import { SGD as K } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { Optimizer } from './optimizer.js';
-import type { GroupBase, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import { firstNonFinite, Optimizer } from './optimizer.js';
+import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
+import type { Param } from '../param.js';
 import { checkBoolean, checkFinite, checkNonNegative, OPTIONS, path } from './validate.js';
 import type { Where } from './validate.js';
 
@@ -73,7 +74,7 @@ const NO_BUFFERS = [] as const;
  * (its arithmetic is three axpys) and exists to compare against the textbook.
  */
 export class SGD extends Optimizer<SGDGroup> {
-  constructor(params: ParamsInput<SGDOptions>, options: SGDOptions = {}) {
+  constructor(params: ParamsInput<SGDOptions>, options: SGDOptions & OptimizerOptions = {}) {
     super(params, options, SPEC, K.N_SCALARS);
   }
 
@@ -125,19 +126,42 @@ export class SGD extends Optimizer<SGDGroup> {
       this.checkHyper(g, i);
       this.checkParams(g, i);
     });
+    // With a gradient policy, the look-ahead move is undone exactly (from a copy) if the closure
+    // returns a non-finite gradient: a refused step changes nothing.
+    const guard = this.nonFinite !== 'ignore';
+    const saved: Array<[Float32Array | Float64Array, Float32Array | Float64Array]> = [];
+    const createdState: Param[] = [];
+    const createdVelocity: Param[] = [];
     for (const g of ahead) {
       for (const p of g.params) {
         let st = this.state.get(p);
-        if (st === undefined) this.state.set(p, (st = {}));
+        if (st === undefined) {
+          this.state.set(p, (st = {}));
+          createdState.push(p);
+        }
         if (st.velocity === undefined) {
           st.velocity = p.data instanceof Float32Array ? new Float32Array(p.data.length) : new Float64Array(p.data.length);
+          createdVelocity.push(p);
         }
         const v = st.velocity as Float32Array | Float64Array;
         const x = p.data;
+        if (guard) saved.push([x, x.slice()]);
         for (let i = 0; i < x.length; i++) x[i] += g.momentum * v[i];
       }
     }
     const loss = closure();
+    if (guard) {
+      for (const g of this.paramGroups) {
+        for (const p of g.params) {
+          const index = firstNonFinite(p.grad);
+          if (index < 0) continue;
+          for (const [x, copy] of saved) x.set(copy);
+          for (const q of createdVelocity) delete this.state.get(q)?.velocity;
+          for (const q of createdState) this.state.delete(q);
+          return this.refuseFound({ param: p, index, value: p.grad[index] }, loss);
+        }
+      }
+    }
     for (const g of ahead) {
       const { momentum: mu, lr, weightDecay: wd } = g;
       for (const p of g.params) {
