@@ -28,4 +28,6 @@ export {
 } from './data/fashion-mnist.js';
 export type { FashionMnist, ImageSplit, LoadFashionMnistOptions, SyntheticFashionMnistOptions } from './data/fashion-mnist.js';
 export { OptimTypeError, OptimRangeError, OptimStateError, CholeskyError, NonFiniteError, CheckpointError } from './errors.js';
+export { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
+export type { Checkpoint, LoadedCheckpoint, LoadCheckpointOptions } from './checkpoint.js';
 export { VERSION } from './version.js';
