@@ -322,7 +322,7 @@ function showPath(path: ReadonlyArray<string | number>): string {
 }
 
 /** The JSON skeleton of a state dict; its tensors are appended to `out`. */
-function encode(v: unknown, path: Array<string | number>, out: Array<[string, FloatArray]>, open: Set<object>): unknown {
+function encode(v: unknown, path: Array<string | number>, out: Array<[string, FloatArray]>, visiting: Set<object>): unknown {
   if (typeof v === 'number') {
     if (Number.isFinite(v) && !Object.is(v, -0)) return v;
     return { $number: Object.is(v, -0) ? '-0' : String(v) };
@@ -337,19 +337,19 @@ function encode(v: unknown, path: Array<string | number>, out: Array<[string, Fl
     return { $tensor: name };
   }
   if (Array.isArray(v) || isPlainObject(v)) {
-    if (open.has(v)) throw new OptimTypeError(`${where} refers back to itself (a cycle cannot be saved)`);
-    open.add(v);
+    if (visiting.has(v)) throw new OptimTypeError(`${where} refers back to itself (a cycle cannot be saved)`);
+    visiting.add(v);
     let result: unknown;
     if (Array.isArray(v)) {
       const arr: unknown[] = [];
-      for (let i = 0; i < v.length; i++) arr.push(encode(v[i], [...path, i], out, open));
+      for (let i = 0; i < v.length; i++) arr.push(encode(v[i], [...path, i], out, visiting));
       result = arr;
     } else {
       const obj = {};
-      for (const [k, x] of Object.entries(v)) setOwn(obj, k.startsWith('$') ? `$${k}` : k, encode(x, [...path, k], out, open));
+      for (const [k, x] of Object.entries(v)) setOwn(obj, k.startsWith('$') ? `$${k}` : k, encode(x, [...path, k], out, visiting));
       result = obj;
     }
-    open.delete(v);
+    visiting.delete(v);
     return result;
   }
   throw new OptimTypeError(
