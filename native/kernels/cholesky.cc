@@ -165,7 +165,7 @@ long potrf(const Ctx& ctx, size_t n, T* a) {
   long r = -1;
 #ifdef OPTIM_HAVE_OPENBLAS
   if (ctx.openblas && n <= INT32_MAX) {
-    blas_threads_for(BlasOp::Potrf, double(n));
+    const auto held = blas_threads_for(BlasOp::Potrf, double(n));
     const lapack_int info = blas_potrf(int(n), a);
     // info < 0 (an illegal argument) cannot happen for n >= 1, lda = n.
     r = info > 0 ? long(info) - 1 : -1;
@@ -185,11 +185,11 @@ void potrs(const Ctx& ctx, size_t n, size_t nrhs, const T* l, T* b) {
 #ifdef OPTIM_HAVE_OPENBLAS
   if (ctx.openblas && n <= INT32_MAX && nrhs <= INT32_MAX) {
     if (nrhs == 1) {
-      blas_threads_for(BlasOp::Trsv, double(n));
+      const auto held = blas_threads_for(BlasOp::Trsv, double(n));
       blas_trsv(false, int(n), l, b);
       blas_trsv(true, int(n), l, b);
     } else {
-      blas_threads_for(BlasOp::Trsm, double(n) * double(n) * double(nrhs));
+      const auto held = blas_threads_for(BlasOp::Trsm, double(n) * double(n) * double(nrhs));
       blas_trsm(false, int(n), int(nrhs), l, b);
       blas_trsm(true, int(n), int(nrhs), l, b);
     }

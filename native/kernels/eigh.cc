@@ -224,7 +224,7 @@ EighStatus syevd_blas(size_t n, const T* a, T* values, T* vectors) {
   auto work = scratch<T>(lwork);
   auto iwork = scratch<lapack_int>(liwork);
   if (!work || !iwork) return EighStatus::OutOfMemory;
-  blas_threads_for(BlasOp::Syevd, double(n));
+  const auto held = blas_threads_for(BlasOp::Syevd, double(n));
   if (blas_syevd(int(n), vectors, values, work.get(), lapack_int(lwork), iwork.get(),
                  lapack_int(liwork)) != 0) {
     return EighStatus::NoConvergence;

@@ -155,7 +155,7 @@ void gemm(const Ctx& ctx, bool ta, bool tb, size_t m, size_t n, size_t k, T alph
   const size_t lda1 = lda ? lda : 1, ldb1 = ldb ? ldb : 1;
   if (ctx.openblas && fits_int(m) && fits_int(n) && fits_int(k) && fits_int(lda1) &&
       fits_int(ldb1) && fits_int(ldc)) {
-    blas_threads_for(BlasOp::Gemm, double(m) * double(n) * double(k));
+    const auto held = blas_threads_for(BlasOp::Gemm, double(m) * double(n) * double(k));
     blas_gemm(ta, tb, int(m), int(n), int(k), alpha, a, int(lda1), b, int(ldb1), beta, c,
               int(ldc));
     return;

@@ -73,7 +73,7 @@ void gram(const Ctx& ctx, bool trans, size_t rows, size_t cols, const T* a, T* c
 #ifdef OPTIM_HAVE_OPENBLAS
   const size_t lda = cols ? cols : 1;
   if (ctx.openblas && n <= INT32_MAX && k <= INT32_MAX && lda <= INT32_MAX) {
-    blas_threads_for(BlasOp::Gemm, 0.5 * double(n) * double(n) * double(k));
+    const auto held = blas_threads_for(BlasOp::Gemm, 0.5 * double(n) * double(n) * double(k));
     blas_syrk(trans, int(n), int(k), a, int(lda), c);
     mirror_lower(n, c);
     return;

@@ -7,6 +7,8 @@
 // be tested in one build.
 #pragma once
 
+#include <mutex>
+
 #include <cstddef>
 
 namespace optim {
@@ -89,9 +91,12 @@ void trsm_small(bool avx2, size_t m, size_t n, const T* l, size_t ldl, T* b, siz
 }  // namespace builtin
 
 // OpenBLAS: sets the thread count a call of the given kind and size should use (see threads.cc
-// for the measured thresholds). No-op without OpenBLAS.
+// for the measured thresholds) and holds the process-wide BLAS lock until the returned guard goes
+// out of scope, so the count cannot change under a running call (results of potrf differ in the
+// last bits between thread counts) and no two threads are inside OpenBLAS at once. Keep the guard
+// alive across the BLAS calls it covers. No lock and no-op without OpenBLAS.
 enum class BlasOp { Gemm, Potrf, Trsv, Trsm, Syevd };
-void blas_threads_for(BlasOp op, double size);
+[[nodiscard]] std::unique_lock<std::mutex> blas_threads_for(BlasOp op, double size);
 
 }  // namespace linalg
 }  // namespace optim

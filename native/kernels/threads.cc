@@ -18,8 +18,11 @@
 // and the busy loss bounded:
 //   potrf, syevd: n >= 500;  gemm, syrk, trsm: m*n*k >= 300^3;  trsv: always one thread (the
 //   solve is memory-bound, the gain inconsistent, and it is ~1/30 of the factorisation).
-// The count is set before each call (openblas_set_num_threads is a process-wide setting, so an
-// async call running at the same time may see the other's choice: a matter of speed only).
+// The count is set before each call under a process-wide lock held until the call returns:
+// openblas_set_num_threads is a process-wide setting, and dpotrf's result differs in the last
+// bits between 1 and 2 threads (measured, docs/determinism.md), so without the lock an async call
+// or a worker running at the same time could change another call's bits. The lock serialises
+// OpenBLAS calls across threads; each already uses the cores it is given.
 #include <cmath>
 
 #include "linalg.h"
@@ -44,8 +47,10 @@ int blas_max_threads() {
 #endif
 }
 
-void blas_threads_for(BlasOp op, double size) {
+std::unique_lock<std::mutex> blas_threads_for(BlasOp op, double size) {
 #ifdef OPTIM_HAVE_OPENBLAS
+  static std::mutex blas_mutex;  // synchronisation only: it guards OpenBLAS's global count
+  std::unique_lock<std::mutex> held(blas_mutex);
   const int max = blas_max_threads();
   double threshold = 0;
   switch (op) {
@@ -57,9 +62,11 @@ void blas_threads_for(BlasOp op, double size) {
   }
   const int want = size >= threshold ? max : 1;
   if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
+  return held;
 #else
   (void)op;
   (void)size;
+  return {};
 #endif
 }
 
