@@ -3,7 +3,7 @@
 // fixed cost of a step call.
 const optim = require('../dist/index.js');
 const { loadNative } = require('../dist/backend/native.js');
-const { ADAM } = require('../dist/backend/types.js');
+const { ADAM, CHECK_FINITE, CHECK_ONLY } = require('../dist/backend/types.js');
 const { measure, measureAll, gc } = require('./timing.js');
 
 function fillGrad(g) {
@@ -111,6 +111,38 @@ function fixedCosts(log) {
   return out;
 }
 
+/**
+ * What the non-finite gradient policy costs: Adam f32 through Adam.step() with the default
+ * nonFinite 'error' (every grad scanned inside the step call before the update writes) against
+ * 'ignore' (no scan), and the scan alone (CHECK_ONLY), sampled in alternation.
+ */
+function nonFiniteTimes(log) {
+  const out = [];
+  const native = loadNative();
+  if (!native.backend) return out;
+  optim.setBackend('native');
+  for (const n of [1e3, 1e5, 1e6, 1e7]) {
+    gc();
+    const make = (nonFinite) => {
+      const p = optim.param(new Float32Array(n).fill(0.01));
+      fillGrad(p.grad);
+      return new optim.Adam([p], { lr: 1e-3, nonFinite });
+    };
+    const checked = make('error');
+    const unchecked = make('ignore');
+    const g = new Float32Array(n);
+    fillGrad(g);
+    const scanList = native.backend.prepare([new Float32Array(n), g, new Float32Array(n), new Float32Array(n)], 4);
+    const scalars = new Float64Array(ADAM.N_SCALARS).fill(0.5);
+    const [a, b, c] = measureAll([() => checked.step(), () => unchecked.step(), () => native.backend.adamStep(scanList, scalars, CHECK_FINITE | CHECK_ONLY)]);
+    const row = { n, errorNsPerElem: a.ns / n, ignoreNsPerElem: b.ns / n, scanNsPerElem: c.ns / n, ratio: a.ns / b.ns };
+    log(`[nonFinite] Adam f32 n=${n}: 'error' ${row.errorNsPerElem.toFixed(3)} ns/el, 'ignore' ${row.ignoreNsPerElem.toFixed(3)} ns/el (${row.ratio.toFixed(3)}×), scan alone ${row.scanNsPerElem.toFixed(3)} ns/el`);
+    out.push(row);
+  }
+  optim.setBackend('auto');
+  return out;
+}
+
 function runOptimizerSuite(log) {
   const backends = optim.nativeAvailable() ? ['native', 'reference'] : ['reference'];
   const steps = {};
@@ -122,8 +154,9 @@ function runOptimizerSuite(log) {
   }
   const handles = handleTimes(log);
   const fixed = fixedCosts(log);
+  const nonFinite = nonFiniteTimes(log);
   optim.setBackend('auto');
-  return { steps, ratios, handles, fixed };
+  return { steps, ratios, handles, fixed, nonFinite };
 }
 
 module.exports = { runOptimizerSuite };

@@ -102,6 +102,20 @@ function fixedSection(fixed) {
   ].join('\n');
 }
 
+function nonFiniteSection(rows) {
+  if (!rows || rows.length === 0) return '';
+  return [
+    "## The non-finite gradient policy: Adam f32 `Adam.step()`, native, nonFinite 'error' (default) vs 'ignore'",
+    '',
+    "'error' and 'skip' scan every gradient inside the step's native call before the update writes anything (the update must not start unless it can finish); 'ignore' does not scan. The scan reads g only, with a vectorized exponent test; for gradients that fit in cache the update then reads g from cache.",
+    '',
+    table(
+      ['n', "'error' ns/el", "'ignore' ns/el", "'error' ÷ 'ignore'", 'scan alone ns/el'],
+      rows.map((r) => [String(r.n), fmt(r.errorNsPerElem), fmt(r.ignoreNsPerElem), `${r.ratio.toFixed(3)}×`, fmt(r.scanNsPerElem)]),
+    ),
+  ].join('\n');
+}
+
 function render(results) {
   return [
     envSection(results.env, results.durationS),
@@ -118,6 +132,8 @@ function render(results) {
     optimizerSection(results.optimizer),
     '',
     fixedSection(results.optimizer.fixed),
+    '',
+    nonFiniteSection(results.optimizer.nonFinite),
     '',
     linalgSections(results.linalg),
     '',

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint.js';
 import type { Checkpoint } from '../src/checkpoint.js';
@@ -15,6 +14,7 @@ import type { GroupBase, Optimizer, Param, StateDict } from '../src/optim/index.
 import { ReduceLROnPlateau, StepLR } from '../src/schedule/index.js';
 import { VERSION } from '../src/version.js';
 import { backendRows, useBackend } from './helpers/backends.js';
+import { compiledDist } from './helpers/dist.js';
 import { bytesOf, detach, snapshot } from './helpers/snapshot.js';
 
 let dir = '';
@@ -692,19 +692,10 @@ describe('loadCheckpoint into a model and optimizer', () => {
 
 describe('a crash in the middle of a save', () => {
   let bundle = '';
-  beforeAll(async () => {
-    // Child processes cannot run the TypeScript sources: bundle the module for them.
-    bundle = path.join(await freshDir(), 'checkpoint.mjs');
-    await build({
-      entryPoints: [path.resolve(__dirname, '../src/checkpoint.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: bundle,
-      logLevel: 'silent',
-    });
-  });
+  beforeAll(() => {
+    // Child processes cannot run the TypeScript sources: they load the compiled library.
+    bundle = path.join(path.dirname(compiledDist()), 'checkpoint.js');
+  }, 120_000);
 
   const writer = path.resolve(__dirname, 'fixtures/checkpoint-writer.mjs');
 

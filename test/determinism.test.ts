@@ -21,7 +21,7 @@ import type { FloatArray } from '../src/backend/types.js';
 import { cholesky, choSolve, gram, matmul } from '../src/linalg/index.js';
 import { Adagrad, Adam, NAdam, RAdam, RMSprop, SGD, param } from '../src/optim/index.js';
 import type { GroupBase, Optimizer, Param } from '../src/optim/index.js';
-import { childEnv, compiledDist } from './fixtures/worker-dist.js';
+import { childEnv, compiledDist } from './helpers/dist.js';
 
 const native = loadNative();
 const haveNative = native.backend !== undefined;

@@ -22,7 +22,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nativeAvailable } from '../src/backend/select.js';
-import { childEnv, compiledDist } from './fixtures/worker-dist.js';
+import { childEnv, compiledDist } from './helpers/dist.js';
 
 const MB = 1e6;
 const fixture = path.join(__dirname, 'fixtures', 'leak-run.js');

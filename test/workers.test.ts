@@ -6,7 +6,7 @@
  * the other workers unharmed; and 20 short-lived workers in a row load and unload it (the
  * per-environment cleanup hooks).
  *
- * Workers run test/fixtures/worker-train.js on the compiled library (see worker-dist.ts); this
+ * Workers run test/fixtures/worker-train.js on the compiled library (see helpers/dist.ts); this
  * thread runs the same `train` from the same build, so both sides execute the same code.
  */
 import { createRequire } from 'node:module';
@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeAvailable } from '../src/backend/select.js';
-import { compiledDist } from './fixtures/worker-dist.js';
+import { compiledDist } from './helpers/dist.js';
 
 const fixture = path.join(__dirname, 'fixtures', 'worker-train.js');
 const requireHere = createRequire(__filename);
