@@ -11,8 +11,8 @@
 // output and another operand is refused.
 //
 // Every argument is checked before anything is written or queued; the data checks (non-finite
-// values, the pivots) run with the kernel, before it writes. An async call holds a reference to
-// each of its typed arrays until its Promise settles, so they outlive the caller's references.
+// values, the pivots) run with the kernel, before it writes. An async call works on private
+// copies of its operands and writes the outputs back when it settles (see queue).
 #include <node_api.h>
 
 #include <cmath>
@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -454,8 +455,8 @@ constexpr OpInfo kOps[] = {
 
 // ---- async: a job on the libuv pool ----
 
-// A resizable ArrayBuffer can shrink (and its memory be decommitted) while the pool thread
-// works on it, so async calls refuse one. Growable SharedArrayBuffers only grow; fixed ones are
+// A resizable ArrayBuffer can shrink while the call runs, and its result could then not be
+// written back, so async calls refuse one. Growable SharedArrayBuffers only grow; fixed ones are
 // fine. Reading the property may run JavaScript, so this runs before any pointer is taken.
 bool refuse_resizable(napi_env env, napi_value v, const std::string& fn, size_t index) {
   bool is_ta = false;
@@ -487,12 +488,67 @@ bool refuse_resizable(napi_env env, napi_value v, const std::string& fn, size_t 
                                        "(or the sync form)"));
 }
 
+// The pool thread never touches JavaScript memory. A reference keeps a typed array alive, but
+// not its memory: transferring the buffer (postMessage, structuredClone, transfer()) hands the
+// memory to a new ArrayBuffer, which the collector may free while the kernel still runs. So the
+// operands are copied when the call is made and the outputs copied back when it settles, into
+// arrays that still have the memory and length they had.
+struct Free {
+  void operator()(void* p) const { std::free(p); }
+};
+
 struct AsyncCall {
   Job job;
+  void* caller_data[4] = {};  // the caller's memory; job.operands point at the copies
+  std::unique_ptr<void, Free> copies[4];
   std::vector<napi_ref> refs;
   napi_deferred deferred = nullptr;
   napi_async_work work = nullptr;
 };
+
+bool is_output(Op op, size_t i) {
+  switch (op) {
+    case Op::Matmul: return i == 2;
+    case Op::Gram: return i == 1;
+    case Op::Cholesky: return i == 1;
+    case Op::ChoSolve: return i == 2;
+    case Op::Eigh: return i >= 1;
+  }
+  return false;
+}
+
+// Outputs the kernel overwrites entirely before reading (cholesky's and choSolve's start as a copy
+// of the input, unless in place): their copies need no copying in. Matmul's C is always copied in.
+bool write_only(const Job& job, size_t i) {
+  if (!is_output(job.op, i) || job.in_place) return false;
+  return job.op != Op::Matmul;
+}
+
+// Points the job at private copies of its operands; false when there is no memory for them.
+// An output given as the same array as an input (in place) shares that input's copy.
+bool detach_operands(AsyncCall* call) {
+  Job& job = call->job;
+  for (size_t i = 0; i < job.count; i++) {
+    Operand& o = job.operands[i];
+    call->caller_data[i] = o.data;
+    if (o.length == 0) continue;
+    size_t twin = i;
+    for (size_t j = 0; j < i; j++) {
+      if (o.data == call->caller_data[j] && o.length == job.operands[j].length) twin = j;
+    }
+    if (twin != i) {
+      o.data = job.operands[twin].data;
+      continue;
+    }
+    // calloc: a large block comes zeroed from the OS, so a copy never filled costs nothing.
+    const size_t bytes = o.length * elem_size(job);
+    call->copies[i].reset(std::calloc(1, bytes));
+    if (!call->copies[i]) return false;
+    if (!write_only(job, i)) std::memcpy(call->copies[i].get(), o.data, bytes);
+    o.data = call->copies[i].get();
+  }
+  return true;
+}
 
 void execute(napi_env, void* data) { static_cast<AsyncCall*>(data)->job.run(); }
 
@@ -504,7 +560,7 @@ void complete(napi_env env, napi_status status, void* data) {
     error = make_error(env, napi_create_error, "ERR_OPTIM_CANCELLED",
                        std::string(job.fn()) + ": cancelled");
   } else {
-    // A buffer transferred or resized while the pool thread ran: its result cannot be trusted.
+    // A buffer transferred or resized while the pool thread ran: its result cannot be written.
     for (size_t i = 0; i < call->refs.size() && !error; i++) {
       napi_value v = nullptr;
       napi_typedarray_type type;
@@ -512,9 +568,17 @@ void complete(napi_env env, napi_status status, void* data) {
       void* ptr = nullptr;
       if (napi_get_reference_value(env, call->refs[i], &v) != napi_ok || !v ||
           napi_get_typedarray_info(env, v, &type, &length, &ptr, nullptr, nullptr) != napi_ok ||
-          length != job.operands[i].length || (length > 0 && ptr != job.operands[i].data)) {
+          length != job.operands[i].length || (length > 0 && ptr != call->caller_data[i])) {
         error = type_error(env, std::string(job.fn()) + ": " + job.operands[i].name +
                                     " was detached or resized while the call ran");
+      }
+    }
+    // A refusal of the data (non-finite input, zero diagonal) comes before the kernel writes.
+    const bool wrote = job.result != Job::NONFINITE && job.result != Job::ZERO_DIAGONAL;
+    for (size_t i = 0; i < job.count && !error && wrote; i++) {
+      if (is_output(job.op, i) && job.operands[i].length > 0) {
+        std::memcpy(call->caller_data[i], job.operands[i].data,
+                    job.operands[i].length * elem_size(job));
       }
     }
     if (!error) error = job_error(env, job);
@@ -532,9 +596,12 @@ void complete(napi_env env, napi_status status, void* data) {
 }
 
 napi_value queue(napi_env env, Job&& job) {
-  AsyncCall* call = new AsyncCall{std::move(job), {}, nullptr, nullptr};
+  AsyncCall* call = new AsyncCall{};
+  call->job = std::move(job);
   napi_value promise = nullptr, name;
   bool ok = napi_create_promise(env, &call->deferred, &promise) == napi_ok;
+  const bool copied = ok && detach_operands(call);
+  ok = ok && copied;
   for (size_t i = 0; ok && i < call->job.count; i++) {
     napi_ref r;
     ok = napi_create_reference(env, call->job.operands[i].value, 1, &r) == napi_ok;
@@ -547,8 +614,12 @@ napi_value queue(napi_env env, Job&& job) {
   if (!ok) {
     for (napi_ref r : call->refs) napi_delete_reference(env, r);
     if (call->work) napi_delete_async_work(env, call->work);
-    const napi_value error = make_error(env, napi_create_error, "ERR_OPTIM_ASYNC",
-                                        std::string(call->job.fn()) + ": could not queue the work");
+    const std::string fn = call->job.fn();
+    const napi_value error =
+        promise && !copied
+            ? make_error(env, napi_create_error, "ERR_OPTIM_OUT_OF_MEMORY",
+                         fn + ": not enough memory to copy the operands")
+            : make_error(env, napi_create_error, "ERR_OPTIM_ASYNC", fn + ": could not queue the work");
     if (call->deferred) napi_reject_deferred(env, call->deferred, error);
     delete call;
     if (!promise) napi_throw(env, error);
