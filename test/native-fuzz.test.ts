@@ -115,22 +115,25 @@ describe.runIf(native.addon !== undefined)('native fuzz', () => {
 });
 
 /**
- * Inputs that crash the addon today, each with the file to fix. Off by default so the suite stays
- * usable; OPTIM_FUZZ_KNOWN_CRASHERS=1 runs them (and the fuzzer's generator for them). Once fixed,
- * move the case to the default run and delete it here.
+ * Inputs that once crashed the addon, each in a child of its own, with the file that was fixed.
  */
-const KNOWN_CRASHERS: Array<{ name: string; where: string; code: string }> = [
+const FORMER_CRASHERS: Array<{ name: string; where: string; code: string }> = [
   {
-    // unpack() sizes its scratch to the list's length before reading any element: a sparse list
-    // of length 2³²−1 asks for 34 GB (std::bad_alloc, abort), smaller ones stall for seconds.
+    // unpack() sized its scratch to the list's length before reading any element: a sparse list
+    // of length 2³²−1 asked for 34 GB (std::bad_alloc, abort), smaller ones stalled for seconds.
     name: 'a sparse list with a huge length',
     where: 'native/bindings/addon.cc',
     code: 'const l = []; l.length = 2 ** 32 - 1; l[0] = new Float32Array(1); addon.sgdStep(l, new Float64Array(5), 2);',
   },
+  {
+    name: 'a sparse list with a huge length, prepared',
+    where: 'native/bindings/addon.cc',
+    code: 'const l = []; l.length = 2 ** 32 - 1; l[0] = new Float32Array(1); addon.prepare(l, 3);',
+  },
 ];
 
-describe.runIf(native.addon !== undefined && process.env.OPTIM_FUZZ_KNOWN_CRASHERS === '1')('native fuzz: known crashers', () => {
-  it.each(KNOWN_CRASHERS)('$name ($where) is refused, not a crash', ({ code }) => {
+describe.runIf(native.addon !== undefined)('native fuzz: former crashers', () => {
+  it.each(FORMER_CRASHERS)('$name ($where) is refused, not a crash', ({ code }) => {
     const root = path.resolve(__dirname, '..');
     const explicit = process.env.OPTIM_ADDON_PATH;
     const body = `const addon = ${explicit

@@ -187,12 +187,24 @@ bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const ch
             std::vector<TensorRef<T>>& out, std::vector<ViewInfo>* views = nullptr) {
   // Pass 1 reads every element. A getter on the list can run any JavaScript (another step, a
   // transfer that detaches a buffer already seen), so nothing is unwrapped until all are read.
-  vals.resize(len);
+  // Each element is checked to be a typed array as it is read (that runs no JavaScript), and the
+  // scratch grows with the elements actually present: a sparse list claiming 2^32 - 1 elements
+  // is refused at its first hole instead of asking for 34 GB up front.
+  vals.clear();
+  vals.reserve(len < 4096 ? len : 4096);
   for (uint32_t idx = 0; idx < len; idx++) {
-    if (napi_get_element(env, list, idx, &vals[idx]) != napi_ok) {
+    napi_value el = nullptr;
+    bool is_ta = false;
+    if (napi_get_element(env, list, idx, &el) != napi_ok) {
       throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) + "] is unreadable");
       return false;
     }
+    if (napi_is_typedarray(env, el, &is_ta) != napi_ok || !is_ta) {
+      throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) +
+                          "] must be a Float32Array or Float64Array");
+      return false;
+    }
+    vals.push_back(el);
   }
   // Pass 2 unwraps; no JavaScript runs from here until the kernels are done.
   const size_t count = len / stride;
