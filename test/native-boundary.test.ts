@@ -12,6 +12,7 @@ import type { NativeAddon } from '../src/backend/native.js';
 import { OptimRangeError, OptimTypeError } from '../src/errors.js';
 import { ADAGRAD, ADAM, NADAM, RADAM, RMSPROP, SGD } from '../src/backend/types.js';
 import type { Backend, FloatArray, StepKernel } from '../src/backend/types.js';
+import { scalarsFor } from './helpers/scalars.js';
 
 const native = loadNative();
 if (process.env.CI === 'true' && !native.addon) {
@@ -39,15 +40,6 @@ const KERNELS: KernelCase[] = [
   { kernel: 'nadamStep', flags: NADAM.F_WD, stride: 4, nScalars: NADAM.N_SCALARS, allFlags: 3 },
   { kernel: 'radamStep', flags: RADAM.F_RECTIFIED, stride: 4, nScalars: RADAM.N_SCALARS, allFlags: 7 },
 ];
-
-/** Scalars that move every buffer (no zero rates, no zero divisors). */
-function scalarsFor(k: KernelCase): Float64Array {
-  const s = new Float64Array(k.nScalars).fill(0.5);
-  if (k.kernel === 'adamStep') s[ADAM.S_BC2_SQRT] = 1;
-  if (k.kernel === 'nadamStep') s[NADAM.S_BC2] = 1;
-  if (k.kernel === 'radamStep') s[RADAM.S_BC1] = 1;
-  return s;
-}
 
 /** `tensors` tuples of the kernel's stride; tensor t has length lengths[t], all values nonzero. */
 function makeList(k: KernelCase, C: Ctor, lengths: number[]): FloatArray[] {

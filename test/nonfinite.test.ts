@@ -17,6 +17,7 @@ import type { Optimizer, Param, StateDict } from '../src/optim/index.js';
 import { LBFGS } from '../src/optim/lbfgs.js';
 import { Newton } from '../src/optim/newton.js';
 import { backendRows, useBackend } from './helpers/backends.js';
+import { scalarsFor } from './helpers/scalars.js';
 import { bytesOf, snapshot } from './helpers/snapshot.js';
 
 const native = loadNative();
@@ -40,14 +41,6 @@ const KERNELS: KernelCase[] = [
   { kernel: 'nadamStep', flags: NADAM.F_DECOUPLED, nScalars: NADAM.N_SCALARS },
   { kernel: 'radamStep', flags: RADAM.F_RECTIFIED, nScalars: RADAM.N_SCALARS },
 ];
-
-function scalarsFor(k: KernelCase): Float64Array {
-  const s = new Float64Array(k.nScalars).fill(0.5);
-  if (k.kernel === 'adamStep') s[ADAM.S_BC2_SQRT] = 1;
-  if (k.kernel === 'nadamStep') s[NADAM.S_BC2] = 1;
-  if (k.kernel === 'radamStep') s[RADAM.S_BC1] = 1;
-  return s;
-}
 
 /** Bit patterns of every kind of non-finite value: quiet and signalling NaNs with payloads, ±Inf. */
 const BAD32 = [0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0x7fbfffff, 0xffffffff, 0x7fffffff];
