@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the addon with AddressSanitizer and UBSan (build-asan/) and runs the native fuzzer and
-# the boundary, kernel and linear-algebra tests against it. Any sanitizer report fails the run.
+# the boundary, kernel, non-finite, worker-thread and linear-algebra tests against it. Any sanitizer report fails the run.
 # See docs/sanitizers.md (also for the LeakSanitizer run, which this script does not do).
 #
 #   scripts/sanitize.sh              build, then run everything
@@ -67,5 +67,6 @@ echo "sanitize: tests against $addon"
 # Less the event-loop timing tests of linalg-async: they measure how the loop shares two cores
 # with OpenBLAS, which an instrumented build (and its allocator) shifts; they are not about memory.
 run_checked "the tests" npx vitest run test/native-boundary.test.ts test/kernels-property.test.ts \
-  test/linalg-errors.test.ts test/linalg-async.test.ts -t '^(?!.*event loop during)'
+  test/nonfinite.test.ts test/workers.test.ts test/linalg-errors.test.ts test/linalg-async.test.ts \
+  -t '^(?!.*event loop during)'
 echo "sanitize: clean ($((SECONDS - start)) s after the build)"
