@@ -9,6 +9,7 @@ import type { Checkpoint } from '../src/checkpoint.js';
 import type { FloatArray } from '../src/backend/types.js';
 import { CheckpointError, OptimRangeError, OptimStateError, OptimTypeError } from '../src/errors.js';
 import { Newton } from '../src/optim/newton.js';
+import { LBFGS } from '../src/optim/lbfgs.js';
 import { Adam, AdamW, RMSprop, SGD, param } from '../src/optim/index.js';
 import type { GroupBase, Optimizer, Param, StateDict } from '../src/optim/index.js';
 import { ReduceLROnPlateau, StepLR } from '../src/schedule/index.js';
@@ -211,6 +212,66 @@ describe.each(backendRows)('resume from a checkpoint, %s backend', (_name, backe
     expect(snapshot(d, runD.opt)).toEqual(snapshot(a, runA.opt));
     expectSameValue(runC.state(), runA.state());
     expectSameValue(runD.state(), runA.state());
+  });
+});
+
+describe.each(backendRows)('L-BFGS resumed from a checkpoint, %s backend', (_name, backend) => {
+  useBackend(backend);
+
+  /** f(x) = Σ c_i (x_i − i)⁴ + (x_i − i)²: not quadratic, so the curvature pairs matter. */
+  const closureFor = (x: Param) => () => {
+    let loss = 0;
+    for (let i = 0; i < x.data.length; i++) {
+      const r = x.data[i] - i;
+      const c = 1 + (i % 5) * 7;
+      loss += c * r ** 4 + r * r;
+      x.grad[i] = 4 * c * r ** 3 + 2 * r;
+    }
+    return loss;
+  };
+  const start = () => param(Float64Array.from({ length: 12 }, (_, i) => Math.cos(i) * 3), 'x');
+
+  it('3 steps, save, load into a fresh optimizer, 3 more = 6 uninterrupted, bit for bit (strong Wolfe, history 4)', async () => {
+    const opts = { lineSearchFn: 'strong_wolfe' as const, maxIter: 3, historySize: 4 };
+    const a = start();
+    const optA = new LBFGS([a], opts);
+    for (let t = 0; t < 6; t++) optA.step(closureFor(a));
+
+    const b = start();
+    const optB = new LBFGS([b], opts);
+    for (let t = 0; t < 3; t++) optB.step(closureFor(b));
+    expect(optB.state.oldDirs.length).toBeGreaterThan(0);
+    const file = await freshPath();
+    await saveCheckpoint(file, { tensors: { x: b.data }, optimizer: optB.stateDict() });
+
+    const c = param(new Float64Array(12), 'x');
+    const optC = new LBFGS([c], { lineSearchFn: 'strong_wolfe' });
+    await loadCheckpoint(file, { into: { tensors: { x: c.data }, optimizer: optC } });
+    expect(optC.paramGroups[0].historySize).toBe(4);
+    for (let t = 0; t < 3; t++) optC.step(closureFor(c));
+    expectSameArray(c.data, a.data);
+    expectSameValue(optC.stateDict(), optA.stateDict());
+  });
+
+  it('loadStateDict refuses a state that does not fit these params, changing nothing', () => {
+    const x = start();
+    const opt = new LBFGS([x], { maxIter: 2 });
+    opt.step(closureFor(x));
+    const sd = opt.stateDict();
+    const before = opt.stateDict();
+    const bad = [
+      { ...sd, state: { ...sd.state, d: new Float64Array(3) } },
+      { ...sd, state: { ...sd.state, oldDirs: [new Float32Array(12)] } },
+      { ...sd, state: { ...sd.state, ro: [1, 2, 3] } },
+      { ...sd, state: { ...sd.state, nIter: -1 } },
+      { ...sd, state: { ...sd.state, bogus: 1 } },
+      { ...sd, paramGroups: [{ ...sd.paramGroups[0], lr: -1 }] },
+      { ...sd, skippedSteps: 0.5 },
+    ];
+    for (const b of bad) {
+      expect(() => opt.loadStateDict(b as never)).toThrow(OptimStateError);
+      expectSameValue(opt.stateDict(), before);
+    }
   });
 });
 

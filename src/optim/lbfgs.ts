@@ -1,5 +1,5 @@
 import type { Param } from '../param.js';
-import { NonFiniteError, OptimRangeError, OptimTypeError } from '../errors.js';
+import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import { checkFiniteNumber, dot, FlatParams, maxAbs, sumAbs } from './flat.js';
 import { checkNonFinitePolicy, firstNonFinite } from './optimizer.js';
 import type { NonFinitePolicy } from './optimizer.js';
@@ -39,6 +39,29 @@ const KEYS = new Set(['lr', 'maxIter', 'maxEval', 'toleranceGrad', 'toleranceCha
 /** The closure re-evaluates the model: fills every param's grad and returns the loss. */
 export type LossClosure = () => number;
 
+/** L-BFGS's state: torch's, camelCase; vectors are float64 over the concatenated params. */
+export interface LBFGSState {
+  funcEvals: number;
+  nIter: number;
+  d?: Float64Array;
+  t?: number;
+  oldDirs: Float64Array[];
+  oldStps: Float64Array[];
+  ro: number[];
+  hDiag: number;
+  prevFlatGrad?: Float64Array;
+  prevLoss?: number;
+}
+
+/** `LBFGS.stateDict()`: a deep copy of the state, the hyperparameters and the param names. */
+export interface LBFGSStateDict {
+  state: LBFGSState;
+  paramGroups: [Record<string, unknown> & { params: string[] }];
+  skippedSteps: number;
+}
+
+const STATE_KEYS = new Set(['funcEvals', 'nIter', 'd', 't', 'oldDirs', 'oldStps', 'ro', 'hDiag', 'prevFlatGrad', 'prevLoss']);
+
 /**
  * L-BFGS with torch.optim.LBFGS semantics (torch 1.13), camelCase options.
  *
@@ -54,18 +77,7 @@ export type LossClosure = () => number;
 export class LBFGS {
   readonly paramGroups: [LBFGSGroup];
   /** torch's state: `funcEvals` and `nIter` are cumulative over all steps. */
-  readonly state: {
-    funcEvals: number;
-    nIter: number;
-    d?: Float64Array;
-    t?: number;
-    oldDirs: Float64Array[];
-    oldStps: Float64Array[];
-    ro: number[];
-    hDiag: number;
-    prevFlatGrad?: Float64Array;
-    prevLoss?: number;
-  } = { funcEvals: 0, nIter: 0, oldDirs: [], oldStps: [], ro: [], hDiag: 1 };
+  readonly state: LBFGSState = { funcEvals: 0, nIter: 0, oldDirs: [], oldStps: [], ro: [], hDiag: 1 };
   /** The policy for NaN and infinite losses and gradients. */
   readonly nonFinite: NonFinitePolicy;
   private readonly flat: FlatParams;
@@ -118,6 +130,106 @@ export class LBFGS {
 
   zeroGrad(): void {
     for (const p of this.flat.params) p.grad.fill(0);
+  }
+
+  /**
+   * A deep copy of the state (curvature pairs, direction, counters), the hyperparameters and the
+   * param names: what a checkpoint needs for a resumed run to equal the uninterrupted one.
+   */
+  stateDict(): LBFGSStateDict {
+    const st = this.state;
+    const copy = (v: Float64Array | undefined) => (v === undefined ? undefined : v.slice());
+    const state: LBFGSState = {
+      funcEvals: st.funcEvals, nIter: st.nIter, oldDirs: st.oldDirs.map((v) => v.slice()),
+      oldStps: st.oldStps.map((v) => v.slice()), ro: [...st.ro], hDiag: st.hDiag,
+    };
+    if (st.d !== undefined) state.d = copy(st.d);
+    if (st.t !== undefined) state.t = st.t;
+    if (st.prevFlatGrad !== undefined) state.prevFlatGrad = copy(st.prevFlatGrad);
+    if (st.prevLoss !== undefined) state.prevLoss = st.prevLoss;
+    const { params, ...hyper } = this.paramGroups[0];
+    return { state, paramGroups: [{ ...hyper, params: params.map((p) => p.name) }], skippedSteps: this.skipped };
+  }
+
+  /**
+   * Restores a `stateDict()`: checks everything (vector lengths against these params, counters,
+   * hyperparameters) before changing anything; throws OptimStateError when it does not fit.
+   */
+  loadStateDict(sd: LBFGSStateDict): void {
+    const name = 'LBFGS.loadStateDict';
+    const n = this.flat.size;
+    if (sd === null || typeof sd !== 'object') throw new OptimStateError(`${name}(stateDict): expected an object, got ${describe(sd)}`);
+    const st = sd.state as unknown as Record<string, unknown>;
+    if (st === null || typeof st !== 'object') throw new OptimStateError(`${name}: stateDict.state must be an object, got ${describe(st)}`);
+    for (const k of Object.keys(st)) if (!STATE_KEYS.has(k)) throw new OptimStateError(`${name}: unknown state "${k}"`);
+    const whole = (k: string) => {
+      const v = st[k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new OptimStateError(`${name}: state.${k} must be a whole number >= 0, got ${String(v)}`);
+      return v;
+    };
+    const finite = (k: string, optional: boolean) => {
+      const v = st[k];
+      if (optional && v === undefined) return undefined;
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimStateError(`${name}: state.${k} must be a finite number, got ${String(v)}`);
+      return v;
+    };
+    const vector = (v: unknown, where: string) => {
+      if (!(v instanceof Float64Array) || v.length !== n) {
+        throw new OptimStateError(`${name}: ${where} must be a Float64Array of length ${n} (the params' total size), got ${describe(v)}${ArrayBuffer.isView(v) ? ` of length ${(v as Float64Array).length}` : ''}`);
+      }
+      return v.slice();
+    };
+    const list = (k: string) => {
+      const v = st[k];
+      if (!Array.isArray(v)) throw new OptimStateError(`${name}: state.${k} must be an array, got ${describe(v)}`);
+      return v;
+    };
+    const funcEvals = whole('funcEvals');
+    const nIter = whole('nIter');
+    const hDiag = finite('hDiag', false)!;
+    const t = finite('t', true);
+    const prevLoss = st.prevLoss === undefined ? undefined : (st.prevLoss as number);
+    if (prevLoss !== undefined && typeof prevLoss !== 'number') throw new OptimStateError(`${name}: state.prevLoss must be a number`);
+    const oldDirs = list('oldDirs').map((v, i) => vector(v, `state.oldDirs[${i}]`));
+    const oldStps = list('oldStps').map((v, i) => vector(v, `state.oldStps[${i}]`));
+    const ro = list('ro').map((v, i) => {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimStateError(`${name}: state.ro[${i}] must be a finite number`);
+      return v;
+    });
+    if (oldStps.length !== oldDirs.length || ro.length !== oldDirs.length) {
+      throw new OptimStateError(`${name}: state.oldDirs, oldStps and ro must have one length, got ${oldDirs.length}, ${oldStps.length}, ${ro.length}`);
+    }
+    const d = st.d === undefined ? undefined : vector(st.d, 'state.d');
+    const prevFlatGrad = st.prevFlatGrad === undefined ? undefined : vector(st.prevFlatGrad, 'state.prevFlatGrad');
+    const groups = (sd as { paramGroups?: unknown }).paramGroups;
+    let hyper: Record<string, unknown> = {};
+    if (groups !== undefined) {
+      if (!Array.isArray(groups) || groups.length !== 1 || groups[0] === null || typeof groups[0] !== 'object') {
+        throw new OptimStateError(`${name}: stateDict.paramGroups must be an array of one group`);
+      }
+      const { params: _names, ...rest } = groups[0] as Record<string, unknown>;
+      for (const k of Object.keys(rest)) if (!KEYS.has(k) || k === 'nonFinite') throw new OptimStateError(`${name}: unknown hyperparameter "${k}"`);
+      try {
+        LBFGS.checkGroup({ ...this.paramGroups[0], ...rest } as LBFGSGroup);
+      } catch (e) {
+        throw new OptimStateError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      hyper = rest;
+    }
+    const skipped = (sd as { skippedSteps?: unknown }).skippedSteps ?? 0;
+    if (typeof skipped !== 'number' || !Number.isInteger(skipped) || skipped < 0) {
+      throw new OptimStateError(`${name}: stateDict.skippedSteps must be a whole number >= 0, got ${String(skipped)}`);
+    }
+    // Everything checked: apply.
+    Object.assign(this.paramGroups[0], hyper);
+    const target = this.state;
+    for (const k of Object.keys(target) as Array<keyof LBFGSState>) delete target[k];
+    Object.assign(target, { funcEvals, nIter, oldDirs, oldStps, ro, hDiag });
+    if (d !== undefined) target.d = d;
+    if (t !== undefined) target.t = t;
+    if (prevFlatGrad !== undefined) target.prevFlatGrad = prevFlatGrad;
+    if (prevLoss !== undefined) target.prevLoss = prevLoss;
+    this.skipped = skipped;
   }
 
   /** Steps refused for a non-finite loss or gradient under `nonFinite: 'skip'`. */
