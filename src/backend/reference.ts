@@ -9,7 +9,7 @@
  */
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { ADAGRAD, ADAM, CHECK_FINITE, CHECK_ONLY, NADAM, RADAM, RMSPROP, SGD, stateCount } from './types.js';
+import { ADAGRAD, ADAM, CHECK_FINITE, CHECK_ONLY, firstNonFinite, NADAM, RADAM, RMSPROP, SGD, stateCount } from './types.js';
 import type { Backend, BackendInfo, FloatArray, PreparedList, StepFn, StepKernel, TensorList } from './types.js';
 import { referenceLinalg } from './reference-linalg.js';
 
@@ -397,12 +397,7 @@ function stepWith(kernel: StepKernel, run: typeof sgdRun): StepFn {
 
 /** The index (in tensors) of the first tuple whose grad holds a NaN or an infinity, or -1. */
 function firstNonFiniteTensor(list: readonly FloatArray[], stride: number): number {
-  for (let t = 0; t < list.length; t += stride) {
-    const g = list[t + 1];
-    for (let i = 0; i < g.length; i++) {
-      if (!Number.isFinite(g[i])) return t / stride;
-    }
-  }
+  for (let t = 0; t < list.length; t += stride) if (firstNonFinite(list[t + 1]) >= 0) return t / stride;
   return -1;
 }
 

@@ -130,6 +130,12 @@ export const RADAM = {
 export const CHECK_FINITE = 256;
 export const CHECK_ONLY = 512;
 
+/** The index of the first element of `g` that is NaN or infinite, or -1. */
+export function firstNonFinite(g: ArrayLike<number>): number {
+  for (let i = 0; i < g.length; i++) if (!Number.isFinite(g[i])) return i;
+  return -1;
+}
+
 /** Number of state buffers each kernel expects per tensor, given its flags. */
 export function stateCount(kernel: StepKernel, flags: number): number {
   switch (kernel) {

@@ -1,7 +1,8 @@
 import type { Param } from '../param.js';
 import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import { checkFiniteNumber, dot, FlatParams, maxAbs, sumAbs } from './flat.js';
-import { checkNonFinitePolicy, firstNonFinite } from './optimizer.js';
+import { firstNonFinite } from '../backend/types.js';
+import { checkNonFinitePolicy } from './optimizer.js';
 import type { NonFinitePolicy } from './optimizer.js';
 import { describe } from './validate.js';
 

@@ -1,5 +1,5 @@
 import { getBackend } from '../backend/select.js';
-import { CHECK_FINITE, CHECK_ONLY, stateCount } from '../backend/types.js';
+import { CHECK_FINITE, CHECK_ONLY, firstNonFinite, stateCount } from '../backend/types.js';
 import type { Backend, FloatArray, PreparedList, StepKernel } from '../backend/types.js';
 import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import type { Param } from '../param.js';
@@ -65,11 +65,6 @@ export interface NonFiniteFound {
   value: number;
 }
 
-/** The first element of `g` that is NaN or infinite, or -1. */
-export function firstNonFinite(g: ArrayLike<number>): number {
-  for (let i = 0; i < g.length; i++) if (!Number.isFinite(g[i])) return i;
-  return -1;
-}
 
 /** What `loadStateDict` did, by parameter name. */
 export interface LoadReport {
@@ -332,8 +327,12 @@ export abstract class Optimizer<G extends GroupBase> {
     this.created.push({ param, key, length });
   }
 
-  /** Undoes what this step created and drops the prepared calls (rebuilt at the next step). */
+  /**
+   * Undoes what this step created; the prepared calls that referred to it are dropped (rebuilt
+   * at the next step). A step that created nothing keeps them, so repeated skips cost no rebuild.
+   */
   protected rollback(): void {
+    if (this.created.length === 0) return;
     for (let i = this.created.length - 1; i >= 0; i--) {
       const { param, key, length } = this.created[i];
       if (length) this.firstLength.delete(param);

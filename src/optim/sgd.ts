@@ -1,6 +1,6 @@
-import { SGD as K } from '../backend/types.js';
+import { firstNonFinite, SGD as K } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { firstNonFinite, Optimizer } from './optimizer.js';
+import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import type { Param } from '../param.js';
 import { checkBoolean, checkFinite, checkNonNegative, OPTIONS, path } from './validate.js';
