@@ -5,13 +5,8 @@ import type { Param } from './param.js';
 import { Newton } from './optim/newton.js';
 import type { Damping, FlatEvaluation } from './optim/newton.js';
 import { LBFGS } from './optim/lbfgs.js';
-import { SGD } from './optim/sgd.js';
-import { Adagrad } from './optim/adagrad.js';
-import { RMSprop } from './optim/rmsprop.js';
-import { Adam } from './optim/adam.js';
-import { AdamW } from './optim/adamw.js';
-import { NAdam } from './optim/nadam.js';
-import { RAdam } from './optim/radam.js';
+import * as optimizers from './optim/index.js';
+import { Optimizer } from './optim/optimizer.js';
 import { maxAbs } from './optim/flat.js';
 import { describe, isFloatArray } from './optim/validate.js';
 
@@ -23,7 +18,14 @@ export interface Evaluation {
   hessian?: FloatArray;
 }
 
-export type Method = 'newton' | 'lbfgs' | 'sgd' | 'adagrad' | 'rmsprop' | 'adam' | 'adamw' | 'nadam' | 'radam';
+/** 'newton', 'lbfgs', or a first-order optimizer's class name in lower case ('adam', 'sgd', ...). */
+export type Method = 'newton' | 'lbfgs' | Lowercase<FirstOrderName>;
+
+/** The names of the exported first-order optimizer classes. */
+type FirstOrderName = {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  [K in keyof typeof optimizers]: (typeof optimizers)[K] extends new (...args: any[]) => { zeroGrad(): void } ? K : never;
+}[Exclude<keyof typeof optimizers, 'Optimizer'>];
 
 /** One row of the history, also passed to `onIteration`. */
 export interface IterationInfo {
@@ -70,7 +72,14 @@ export interface MinimizeResult {
   history: IterationInfo[];
 }
 
-const FIRST_ORDER = { sgd: SGD, adagrad: Adagrad, rmsprop: RMSprop, adam: Adam, adamw: AdamW, nadam: NAdam, radam: RAdam } as const;
+type FirstOrderClass = new (params: Param[], options: Record<string, unknown>) => Optimizer<{ params: Param[]; lr: number }>;
+
+/** Every first-order optimizer the package exports, by lower-case class name ('adam', 'sgd', ...). */
+const FIRST_ORDER: Readonly<Record<string, FirstOrderClass>> = Object.fromEntries(
+  Object.entries(optimizers)
+    .filter(([, v]) => typeof v === 'function' && v.prototype instanceof Optimizer)
+    .map(([k, v]) => [k.toLowerCase(), v as unknown as FirstOrderClass]),
+);
 const KEYS = new Set(['method', 'gtol', 'maxIter', 'onIteration', 'lr', 'damping', 'lineSearch', 'lineSearchFn', 'historySize', 'optimizerOptions']);
 
 /**

@@ -8,12 +8,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "../kernels/steps.h"
+#include "../kernels/kernel_abi.h"
 
 #ifndef OPTIM_VERSION
 #define OPTIM_VERSION "0.0.0"
@@ -74,37 +75,6 @@ struct Prepared {
 };
 
 constexpr napi_type_tag kPreparedTag = {0x6f7074696d707265ULL, 0x7061726564763031ULL};
-
-enum Kind { SGD, ADAGRAD, RMSPROP, ADAM, NADAM, RADAM };
-
-struct KindInfo {
-  const char* name;
-  size_t n_scalars;
-  uint32_t all_flags;
-};
-
-constexpr KindInfo kKinds[] = {
-    {"sgdStep", optim::sgd::N_SCALARS, optim::sgd::F_ALL},
-    {"adagradStep", optim::adagrad::N_SCALARS, optim::adagrad::F_ALL},
-    {"rmspropStep", optim::rmsprop::N_SCALARS, optim::rmsprop::F_ALL},
-    {"adamStep", optim::adam::N_SCALARS, optim::adam::F_ALL},
-    {"nadamStep", optim::nadam::N_SCALARS, optim::nadam::F_ALL},
-    {"radamStep", optim::radam::N_SCALARS, optim::radam::F_ALL},
-};
-
-size_t state_count(Kind kind, uint32_t f) {
-  switch (kind) {
-    case SGD: return (f & optim::sgd::F_MOMENTUM) ? 1 : 0;
-    case ADAGRAD: return 1;
-    case RMSPROP:
-      return 1 + ((f & optim::rmsprop::F_CENTERED) ? 1 : 0) +
-             ((f & optim::rmsprop::F_MOMENTUM) ? 1 : 0);
-    case ADAM: return (f & optim::adam::F_AMSGRAD) ? 3 : 2;
-    case NADAM: return 2;
-    case RADAM: return 2;
-  }
-  return 0;
-}
 
 const char* type_name(napi_typedarray_type t) {
   switch (t) {
@@ -211,7 +181,7 @@ bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const ch
   out.resize(count);
   for (size_t i = 0; i < count; i++) {
     TensorRef<T>& t = out[i];
-    t.s[0] = t.s[1] = t.s[2] = nullptr;
+    for (size_t k = 0; k < optim::kMaxStates; k++) t.s[k] = nullptr;
     for (size_t j = 0; j < stride; j++) {
       const uint32_t idx = static_cast<uint32_t>(i * stride + j);
       napi_value el = vals[idx];
@@ -349,17 +319,16 @@ inline void prefetch_head(const TensorRef<T>& t) {
   for (size_t j = 0; j < n; j += kLine) {
     __builtin_prefetch(t.p + j, 1);
     __builtin_prefetch(t.g + j, 0);
-    for (int k = 0; k < 3; k++) {
+    for (size_t k = 0; k < optim::kMaxStates; k++) {
       if (t.s[k]) __builtin_prefetch(t.s[k] + j, 1);
     }
   }
 }
 
 template <typename T>
-void run(const optim::KernelSet<T>& ks, Kind kind, const std::vector<TensorRef<T>>& ts,
+void run(const optim::KernelSet<T>& ks, size_t kind, const std::vector<TensorRef<T>>& ts,
          const double* s, uint32_t flags) {
-  const optim::StepFn<T> fns[] = {ks.sgd, ks.adagrad, ks.rmsprop, ks.adam, ks.nadam, ks.radam};
-  const optim::StepFn<T> fn = fns[kind];
+  const optim::StepFn<T> fn = ks.step[kind];
   const size_t count = ts.size();
   for (size_t i = 0; i < count; i++) {
     if (i + 1 < count) prefetch_head(ts[i + 1]);
@@ -371,7 +340,7 @@ void run(const optim::KernelSet<T>& ks, Kind kind, const std::vector<TensorRef<T
 // before anything is written; the first tensor holding a NaN or an infinity is returned (its
 // index in the call, a JS number) and nothing is updated. Otherwise the result is undefined.
 template <typename T>
-napi_value step(napi_env env, const optim::KernelSet<T>& ks, Kind kind,
+napi_value step(napi_env env, const optim::KernelSet<T>& ks, size_t kind,
                 const std::vector<TensorRef<T>>& ts, const double* s, uint32_t flags) {
   if (flags & optim::F_CHECK_FINITE) {
     for (size_t i = 0; i < ts.size(); i++) {
@@ -387,12 +356,20 @@ napi_value step(napi_env env, const optim::KernelSet<T>& ks, Kind kind,
   return nullptr;
 }
 
-template <Kind KIND>
+// <name>Step(list, scalars, flags): one export per registered kernel, its index as the data.
 napi_value Step(napi_env env, napi_callback_info cbinfo) {
-  const KindInfo& k = kKinds[KIND];
   size_t argc = 3;
   napi_value argv[3];
-  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  void* data = nullptr;
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data) != napi_ok) return nullptr;
+  const size_t KIND = reinterpret_cast<uintptr_t>(data);
+  const optim::KernelInfo& info = optim::kKernelInfo[KIND];
+  const std::string fname = std::string(info.name) + "Step";
+  const struct {
+    const char* name;
+    size_t n_scalars;
+    uint32_t all_flags;
+  } k = {fname.c_str(), size_t(info.n_scalars), info.all_flags()};
   if (argc != 3) {
     return throw_type(env, std::string(k.name) + "(list, scalars, flags) takes 3 arguments, got " +
                                std::to_string(argc));
@@ -422,7 +399,7 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
     return throw_range(env, std::string(k.name) + ": scalars must have length " +
                                 std::to_string(k.n_scalars) + ", got " + std::to_string(n_scalars));
   }
-  const size_t stride = 2 + state_count(KIND, flags);
+  const size_t stride = 2 + info.state_count(flags);
   // The scalars are copied first: a scalars array aliasing a tensor must not change the
   // hyperparameters halfway through the update.
   double s[16];
@@ -490,8 +467,9 @@ napi_value Prepare(napi_env env, napi_callback_info cbinfo) {
     return throw_type(env, "prepare: stride must be a number");
   }
   napi_get_value_double(env, argv[1], &d);
-  if (!(d >= 2 && d <= 5 && d == std::floor(d))) {
-    return throw_range(env, "prepare: stride must be an integer from 2 to 5");
+  if (!(d >= 2 && d <= 2 + optim::kMaxStates && d == std::floor(d))) {
+    return throw_range(env, "prepare: stride must be an integer from 2 to " +
+                                std::to_string(2 + optim::kMaxStates));
   }
   const size_t stride = static_cast<size_t>(d);
   uint32_t len = 0;
@@ -546,39 +524,34 @@ napi_value Prepare(napi_env env, napi_callback_info cbinfo) {
   return obj;
 }
 
-// axpy(y, x, a): y += a*x, in place; the benchmark's memory-bandwidth probe.
-napi_value Axpy(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
-  if (argc != 3) return throw_type(env, "axpy(y, x, a) takes 3 arguments");
-  napi_typedarray_type ty, tx;
-  size_t ny = 0, nx = 0;
-  void *py = nullptr, *px = nullptr;
-  bool a1 = false, a2 = false;
-  napi_is_typedarray(env, argv[0], &a1);
-  napi_is_typedarray(env, argv[1], &a2);
-  if (!a1 || !a2) return throw_type(env, "axpy: y and x must be Float32Array or Float64Array");
-  napi_get_typedarray_info(env, argv[0], &ty, &ny, &py, nullptr, nullptr);
-  napi_get_typedarray_info(env, argv[1], &tx, &nx, &px, nullptr, nullptr);
-  if (ty != tx || (ty != napi_float32_array && ty != napi_float64_array)) {
-    return throw_type(env, "axpy: y and x must both be Float32Array or both Float64Array");
+// kernelLayouts(): { [name]: { scalars, flags, states: [names], stateWhen: [flag index or -1] } }
+// for every registered kernel, as the kernels declare them (checked against the TypeScript
+// descriptors by test/kernel-layouts.test.ts).
+napi_value KernelLayouts(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_object(env, &out);
+  auto str = [env](const char* s) {
+    napi_value v;
+    napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+    return v;
+  };
+  for (size_t i = 0; i < optim::kKernelCount; i++) {
+    const optim::KernelInfo& k = optim::kKernelInfo[i];
+    napi_value o, when;
+    napi_create_object(env, &o);
+    napi_set_named_property(env, o, "scalars", str(k.scalars));
+    napi_set_named_property(env, o, "flags", str(k.flags));
+    napi_set_named_property(env, o, "states", str(k.states));
+    napi_create_array_with_length(env, size_t(k.n_states), &when);
+    for (int j = 0; j < k.n_states; j++) {
+      napi_value w;
+      napi_create_int32(env, k.when[j], &w);
+      napi_set_element(env, when, uint32_t(j), w);
+    }
+    napi_set_named_property(env, o, "stateWhen", when);
+    napi_set_named_property(env, out, k.name, o);
   }
-  if (nx != ny) return throw_range(env, "axpy: x and y must have the same length");
-  if (ny > 0 && (!py || !px)) return throw_type(env, "axpy: y or x is detached");
-  napi_valuetype vt;
-  double a = 0;
-  if (napi_typeof(env, argv[2], &vt) != napi_ok || vt != napi_number) {
-    return throw_type(env, "axpy: a must be a number");
-  }
-  napi_get_value_double(env, argv[2], &a);
-  const KernelTable* t = instance(env)->table;
-  if (ty == napi_float32_array) {
-    t->f32.axpy(static_cast<float*>(py), static_cast<const float*>(px), static_cast<float>(a), ny);
-  } else {
-    t->f64.axpy(static_cast<double*>(py), static_cast<const double*>(px), a, ny);
-  }
-  return nullptr;
+  return out;
 }
 
 Napi::Object Info(const Napi::Env& env, const KernelTable* t) {
@@ -593,6 +566,7 @@ Napi::Object Info(const Napi::Env& env, const KernelTable* t) {
   o.Set("threads", 1);
   o.Set("version", OPTIM_VERSION);
   o.Set("bestSimd", optim::kernels().isa);
+  o.Set("maxStates", static_cast<double>(optim::kMaxStates));
   return o;
 }
 
@@ -619,17 +593,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_set_instance_data(
       env, new Instance(),
       [](napi_env, void* data, void*) { delete static_cast<Instance*>(data); }, nullptr);
-  const napi_property_descriptor props[] = {
-      {"sgdStep", nullptr, Step<SGD>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"adagradStep", nullptr, Step<ADAGRAD>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"rmspropStep", nullptr, Step<RMSPROP>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"adamStep", nullptr, Step<ADAM>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"nadamStep", nullptr, Step<NADAM>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"radamStep", nullptr, Step<RADAM>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"prepare", nullptr, Prepare, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"axpy", nullptr, Axpy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  std::vector<napi_property_descriptor> props;
+  static std::string names[optim::kKernelCount];
+  for (size_t i = 0; i < optim::kKernelCount; i++) {
+    names[i] = std::string(optim::kKernelInfo[i].name) + "Step";
+    props.push_back({names[i].c_str(), nullptr, Step, nullptr, nullptr, nullptr, napi_enumerable,
+                     reinterpret_cast<void*>(uintptr_t(i))});
+  }
+  props.push_back({"prepare", nullptr, Prepare, nullptr, nullptr, nullptr, napi_enumerable, nullptr});
+  props.push_back({"kernelLayouts", nullptr, KernelLayouts, nullptr, nullptr, nullptr, napi_enumerable, nullptr});
+  napi_define_properties(env, exports, props.size(), props.data());
   exports.Set("info", Napi::Function::New(env, InfoFn, "info"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
   RegisterLinalg(env, exports);

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "../kernels/linalg.h"
-#include "../kernels/steps.h"
+#include "../kernels/kernel_abi.h"
 
 namespace {
 

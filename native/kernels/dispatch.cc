@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "steps.h"
+#include "kernel_abi.h"
 
 namespace optim {
 

@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "linalg.h"
-#include "steps.h"
+#include "kernel_abi.h"
 
 #ifdef OPTIM_HAVE_OPENBLAS
 #include <cblas.h>

@@ -1,44 +1,13 @@
-// The avx512 kernel set, compiled for "avx512f,avx512vl,avx2,fma,prefer-vector-width=512" by a target region (not a whole-file -m flag),
-// so nothing outside these functions uses the wider instructions. Chosen at run time only on a
-// CPU (and OS) that supports them.
-#include "steps.h"
-
+// The AVX-512 kernel set (512-bit vectors preferred), chosen at run time only on a CPU (and OS)
+// that supports it.
 #if defined(__x86_64__) || defined(__i386__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")
-#endif
-namespace optim {
-namespace isa_avx512 {
+#define OPTIM_ISA avx512
+#define OPTIM_ISA_NAME "avx512"
+#define OPTIM_ISA_TARGET "avx512f,avx512vl,avx2,fma,prefer-vector-width=512"
 #define OPTIM_FMA 1
-#include "steps_impl.inc"
-#undef OPTIM_FMA
-}  // namespace isa_avx512
-}  // namespace optim
-#if defined(__clang__)
-#pragma clang attribute pop
+#include "isa_table.inc"
 #else
-#pragma GCC pop_options
-#endif
-
-namespace optim {
-const KernelTable* table_avx512() {
-  using namespace isa_avx512;
-  static const KernelTable table = {
-      "avx512",
-      true,
-      {sgd_run<float>, adagrad_run<float>, rmsprop_run<float>, adam_run<float>, nadam_run<float>,
-       radam_run<float>, axpy_run<float>, first_nonfinite_run<float>},
-      {sgd_run<double>, adagrad_run<double>, rmsprop_run<double>, adam_run<double>,
-       nadam_run<double>, radam_run<double>, axpy_run<double>,
-       first_nonfinite_run<double>},
-  };
-  return &table;
-}
-}  // namespace optim
-#else
+#include "kernel_abi.h"
 namespace optim {
 const KernelTable* table_avx512() { return nullptr; }
 }  // namespace optim

@@ -1,35 +1,16 @@
 // The baseline kernel set: whatever the build's minimum target has (SSE2 on x86-64, NEON with
-// fused multiply-add on arm64). Every CPU the binary loads on runs these.
-#include "steps.h"
-
-namespace optim {
-namespace isa_baseline {
-#if defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
+// fused multiply-add on arm64). Every CPU the binary loads on runs these. It also defines the
+// kernels' layouts (kKernelInfo).
+#define OPTIM_ISA baseline
+#if defined(__aarch64__)
+#define OPTIM_ISA_NAME "neon"
 #define OPTIM_FMA 1
+#elif defined(__x86_64__) || defined(__SSE2__)
+#define OPTIM_ISA_NAME "sse2"
+#define OPTIM_FMA 0
 #else
+#define OPTIM_ISA_NAME "scalar"
 #define OPTIM_FMA 0
 #endif
-#include "steps_impl.inc"
-}  // namespace isa_baseline
-
-const KernelTable* table_baseline() {
-  using namespace isa_baseline;
-  static const KernelTable table = {
-#if defined(__aarch64__)
-      "neon",
-#elif defined(__x86_64__) || defined(__SSE2__)
-      "sse2",
-#else
-      "scalar",
-#endif
-      OPTIM_FMA != 0,
-      {sgd_run<float>, adagrad_run<float>, rmsprop_run<float>, adam_run<float>, nadam_run<float>,
-       radam_run<float>, axpy_run<float>, first_nonfinite_run<float>},
-      {sgd_run<double>, adagrad_run<double>, rmsprop_run<double>, adam_run<double>,
-       nadam_run<double>, radam_run<double>, axpy_run<double>,
-       first_nonfinite_run<double>},
-  };
-  return &table;
-}
-#undef OPTIM_FMA
-}  // namespace optim
+#define OPTIM_DEFINE_LAYOUTS
+#include "isa_table.inc"

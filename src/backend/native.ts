@@ -2,15 +2,27 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import type { Backend, BackendInfo, StepFn } from './types.js';
+import type { Backend, BackendInfo, PreparedList, TensorList } from './types.js';
 import { nativeLinalg } from './native-linalg.js';
 import type { NativeLinalgAddon } from './native-linalg.js';
 
+/** A step export of the addon: `<kernel name>Step(list, scalars, flags)`. */
+export type NativeStep = (list: TensorList | PreparedList, scalars: Float64Array, flags: number) => number | undefined;
+
+/** A kernel's layout as the addon declares it (native/kernels/<name>.h). */
+export interface NativeLayout {
+  scalars: string;
+  flags: string;
+  states: string;
+  stateWhen: number[];
+}
+
 /** The raw addon exports (native/bindings/addon.cc). */
-export interface NativeAddon
-  extends Pick<Backend, 'prepare' | 'sgdStep' | 'adagradStep' | 'rmspropStep' | 'adamStep' | 'nadamStep' | 'radamStep'> {
-  axpy(y: Float32Array | Float64Array, x: Float32Array | Float64Array, a: number): void;
-  info(): { simd: BackendInfo['simd']; fma: boolean; blas: BackendInfo['blas']; threads: number; version: string; bestSimd: string };
+export interface NativeAddon extends Pick<Backend, 'prepare'> {
+  /** One per registered kernel, named `<name>Step`. */
+  [step: `${string}Step`]: NativeStep;
+  kernelLayouts(): Record<string, NativeLayout>;
+  info(): { simd: BackendInfo['simd']; fma: boolean; blas: BackendInfo['blas']; threads: number; version: string; bestSimd: string; maxStates: number };
   setIsa(name: 'avx512' | 'avx2' | 'baseline' | 'best'): boolean;
 }
 
@@ -40,16 +52,6 @@ function translate(e: unknown): unknown {
   return e;
 }
 
-function wrapStep(fn: StepFn): StepFn {
-  return (list, scalars, flags) => {
-    try {
-      return fn(list, scalars, flags);
-    } catch (e) {
-      throw translate(e);
-    }
-  };
-}
-
 function makeBackend(addon: NativeAddon): Backend {
   return {
     name: 'native',
@@ -68,12 +70,17 @@ function makeBackend(addon: NativeAddon): Backend {
         throw translate(e);
       }
     },
-    sgdStep: wrapStep(addon.sgdStep),
-    adagradStep: wrapStep(addon.adagradStep),
-    rmspropStep: wrapStep(addon.rmspropStep),
-    adamStep: wrapStep(addon.adamStep),
-    nadamStep: wrapStep(addon.nadamStep),
-    radamStep: wrapStep(addon.radamStep),
+    step(kernel, list, scalars, flags) {
+      const fn = addon[kernel.exportName as `${string}Step`];
+      if (typeof fn !== 'function') {
+        throw new OptimTypeError(`the native addon has no kernel ${kernel.exportName}; rebuild it (npm run build:native)`);
+      }
+      try {
+        return fn(list, scalars, flags);
+      } catch (e) {
+        throw translate(e);
+      }
+    },
     ...nativeLinalg(addon as NativeAddon & NativeLinalgAddon),
   };
 }

@@ -1,4 +1,4 @@
-import { ADAGRAD as K } from '../backend/types.js';
+import { defineKernel } from '../backend/kernel.js';
 import type { FloatArray } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
@@ -16,16 +16,39 @@ export interface AdagradOptions {
 
 export interface AdagradGroup extends GroupBase, Required<AdagradOptions> {}
 
+/**
+ * The Adagrad kernel (native/kernels/adagrad.h). State: sum.
+ *
+ * ```
+ * g = sign·g;  wd: g = fma(wd, p, g);  sum = fma(g, g, sum)
+ * p = p + (negClr·g) / (√sum + ε)
+ * ```
+ */
+export const ADAGRAD_KERNEL = defineKernel({
+  name: 'adagrad',
+  scalars: ['wd', 'negClr', 'eps', 'sign'],
+  flags: ['wd'],
+  state: [{ name: 'sum' }],
+  reference(p, g, [sum], s, on) {
+    const { wd, negClr, eps, sign } = s;
+    for (let i = 0; i < p.length; i++) {
+      let gi = sign * g[i];
+      if (on.wd) gi = wd * p[i] + gi;
+      sum[i] = gi * gi + sum[i];
+      p[i] = p[i] + (negClr * gi) / (Math.sqrt(sum[i]) + eps);
+    }
+  },
+});
+
+const K = ADAGRAD_KERNEL;
+
 const SPEC: OptimizerSpec<AdagradGroup> = {
   name: 'Adagrad',
-  kernel: 'adagradStep',
+  kernel: K,
   defaults: { lr: 1e-2, lrDecay: 0, weightDecay: 0, initialAccumulatorValue: 0, eps: 1e-10, maximize: false },
   counters: ['step'],
-  requiredBuffers: ['sum'],
-  buffers: ['sum'],
 };
 
-const BUFFERS = ['sum'] as const;
 
 /**
  * Adagrad, as torch.optim.Adagrad (torch 1.13).
@@ -46,7 +69,7 @@ const BUFFERS = ['sum'] as const;
  */
 export class Adagrad extends Optimizer<AdagradGroup> {
   constructor(params: ParamsInput<AdagradOptions>, options: AdagradOptions & OptimizerOptions = {}) {
-    super(params, options, SPEC, K.N_SCALARS);
+    super(params, options, SPEC);
   }
 
   protected override checkHyper(g: AdagradGroup, where: Where): void {
@@ -64,12 +87,9 @@ export class Adagrad extends Optimizer<AdagradGroup> {
   }
 
   protected override flagsOf(g: AdagradGroup): number {
-    return g.weightDecay !== 0 ? K.F_WD : 0;
+    return g.weightDecay !== 0 ? K.flag.wd : 0;
   }
 
-  protected override bufferNames(): readonly string[] {
-    return BUFFERS;
-  }
 
   protected override initBuffer(_name: string, view: FloatArray, g: AdagradGroup): FloatArray {
     return view.fill(g.initialAccumulatorValue);
@@ -78,10 +98,10 @@ export class Adagrad extends Optimizer<AdagradGroup> {
   protected override fillScalars(g: AdagradGroup, _flags: number, state: ParamState, out: Float64Array): number {
     const step = (state.step as number) + 1;
     const clr = g.lr / (1 + (step - 1) * g.lrDecay);
-    out[K.S_WD] = g.weightDecay;
-    out[K.S_NEG_CLR] = -clr;
-    out[K.S_EPS] = g.eps;
-    out[K.S_SIGN] = g.maximize ? -1 : 1;
+    out[K.slot.wd] = g.weightDecay;
+    out[K.slot.negClr] = -clr;
+    out[K.slot.eps] = g.eps;
+    out[K.slot.sign] = g.maximize ? -1 : 1;
     return 0;
   }
 }

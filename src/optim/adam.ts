@@ -1,4 +1,4 @@
-import { ADAM as K } from '../backend/types.js';
+import { defineKernel } from '../backend/kernel.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
@@ -22,18 +22,47 @@ export interface AdamSpec extends OptimizerSpec<AdamGroup> {
   readonly decoupled: boolean;
 }
 
+/**
+ * The Adam kernel (native/kernels/adam.h), shared with AdamW. State: expAvg, expAvgSq, and
+ * maxExpAvgSq with amsgrad.
+ *
+ * ```
+ * decoupled: p = p·decayMul;  g = sign·g;  wd: g = fma(wd, p, g)
+ * m = fma(1−β1, g, β1·m);  v = fma((1−β2)·g, g, β2·v);  amsgrad: v̂ = max(v̂, v), use v̂
+ * p = p + (negStepSize·m) / (√v / bc2Sqrt + ε)
+ * ```
+ */
+export const ADAM_KERNEL = defineKernel({
+  name: 'adam',
+  scalars: ['wd', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'negStepSize', 'bc2Sqrt', 'eps', 'sign', 'decayMul'],
+  flags: ['wd', 'amsgrad', 'decoupled'],
+  state: [{ name: 'expAvg' }, { name: 'expAvgSq' }, { name: 'maxExpAvgSq', when: 'amsgrad' }],
+  reference(p, g, [m, v, vmaxBuf], s, on) {
+    const { wd, beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt, eps, sign, decayMul } = s;
+    const vmax = on.amsgrad ? vmaxBuf : v;
+    for (let i = 0; i < p.length; i++) {
+      if (on.decoupled) p[i] = p[i] * decayMul;
+      let gi = sign * g[i];
+      if (on.wd) gi = wd * p[i] + gi;
+      m[i] = oneMinusBeta1 * gi + m[i] * beta1;
+      v[i] = oneMinusBeta2 * gi * gi + v[i] * beta2;
+      if (on.amsgrad) vmax[i] = Math.max(vmax[i], v[i]);
+      const denom = Math.sqrt(vmax[i]) / bc2Sqrt + eps;
+      p[i] = p[i] + (negStepSize * m[i]) / denom;
+    }
+  },
+});
+
+const K = ADAM_KERNEL;
+
 const ADAM_SPEC: AdamSpec = {
   name: 'Adam',
-  kernel: 'adamStep',
+  kernel: K,
   defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, biasCorrection: true },
   counters: ['step'],
-  requiredBuffers: ['expAvg', 'expAvgSq'],
-  buffers: ['expAvg', 'expAvgSq', 'maxExpAvgSq'],
   decoupled: false,
 };
 
-const BUFFERS = ['expAvg', 'expAvgSq'] as const;
-const AMSGRAD_BUFFERS = ['expAvg', 'expAvgSq', 'maxExpAvgSq'] as const;
 
 /**
  * Adam, as torch.optim.Adam (torch 1.13).
@@ -66,7 +95,7 @@ export class Adam extends Optimizer<AdamGroup> {
 
   constructor(params: ParamsInput<AdamOptions>, options: AdamOptions & OptimizerOptions = {}) {
     const spec = (new.target as typeof Adam).spec;
-    super(params, options, spec, K.N_SCALARS);
+    super(params, options, spec);
     this.decoupled = spec.decoupled;
   }
 
@@ -81,13 +110,10 @@ export class Adam extends Optimizer<AdamGroup> {
   }
 
   protected override flagsOf(g: AdamGroup): number {
-    const wd = g.weightDecay !== 0 ? (this.decoupled ? K.F_DECOUPLED : K.F_WD) : 0;
-    return wd | (g.amsgrad ? K.F_AMSGRAD : 0);
+    const wd = g.weightDecay !== 0 ? (this.decoupled ? K.flag.decoupled : K.flag.wd) : 0;
+    return wd | (g.amsgrad ? K.flag.amsgrad : 0);
   }
 
-  protected override bufferNames(flags: number): readonly string[] {
-    return flags & K.F_AMSGRAD ? AMSGRAD_BUFFERS : BUFFERS;
-  }
 
   protected override fillScalars(g: AdamGroup, _flags: number, state: ParamState, out: Float64Array): number {
     const beta1 = g.betas[0];
@@ -101,16 +127,16 @@ export class Adam extends Optimizer<AdamGroup> {
       negStepSize = -(g.lr / bc1);
       bc2Sqrt = Math.sqrt(bc2);
     }
-    out[K.S_WD] = g.weightDecay;
-    out[K.S_BETA1] = beta1;
-    out[K.S_ONE_MINUS_BETA1] = 1 - beta1;
-    out[K.S_BETA2] = beta2;
-    out[K.S_ONE_MINUS_BETA2] = 1 - beta2;
-    out[K.S_NEG_STEP_SIZE] = negStepSize;
-    out[K.S_BC2_SQRT] = bc2Sqrt;
-    out[K.S_EPS] = g.eps;
-    out[K.S_SIGN] = g.maximize ? -1 : 1;
-    out[K.S_DECAY_MUL] = 1 - g.lr * g.weightDecay;
+    out[K.slot.wd] = g.weightDecay;
+    out[K.slot.beta1] = beta1;
+    out[K.slot.oneMinusBeta1] = 1 - beta1;
+    out[K.slot.beta2] = beta2;
+    out[K.slot.oneMinusBeta2] = 1 - beta2;
+    out[K.slot.negStepSize] = negStepSize;
+    out[K.slot.bc2Sqrt] = bc2Sqrt;
+    out[K.slot.eps] = g.eps;
+    out[K.slot.sign] = g.maximize ? -1 : 1;
+    out[K.slot.decayMul] = 1 - g.lr * g.weightDecay;
     return 0;
   }
 }

@@ -14,5 +14,7 @@ export { NAdam } from './nadam.js';
 export type { NAdamGroup, NAdamOptions } from './nadam.js';
 export { RAdam } from './radam.js';
 export type { RAdamGroup, RAdamOptions } from './radam.js';
+export { Adamax } from './adamax.js';
+export type { AdamaxGroup, AdamaxOptions } from './adamax.js';
 export { param } from '../param.js';
 export type { Param } from '../param.js';

@@ -1,4 +1,5 @@
-import { NADAM as K } from '../backend/types.js';
+import { defineKernel } from '../backend/kernel.js';
+import { lerp } from './lerp.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
@@ -17,9 +18,40 @@ export interface NAdamOptions {
 
 export interface NAdamGroup extends GroupBase, Required<NAdamOptions> {}
 
+/**
+ * The NAdam kernel (native/kernels/nadam.h). State: expAvg, expAvgSq.
+ *
+ * ```
+ * decoupled: p = p·decayMul;  g = sign·g;  wd: g = fma(wd, p, g)
+ * m = lerp(m, g, 1−β1);  v = fma((1−β2)·g, g, β2·v);  d = √(v / bc2) + ε
+ * p = p + (coefGrad·g)/d;  p = p + (coefAvg·m)/d
+ * ```
+ */
+export const NADAM_KERNEL = defineKernel({
+  name: 'nadam',
+  scalars: ['wd', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'bc2', 'eps', 'coefGrad', 'coefAvg', 'sign', 'decayMul'],
+  flags: ['wd', 'decoupled'],
+  state: [{ name: 'expAvg' }, { name: 'expAvgSq' }],
+  reference(p, g, [m, v], s, on) {
+    const { wd, oneMinusBeta1: w, beta2, oneMinusBeta2, bc2, eps, coefGrad, coefAvg, sign, decayMul } = s;
+    for (let i = 0; i < p.length; i++) {
+      if (on.decoupled) p[i] = p[i] * decayMul;
+      let gi = sign * g[i];
+      if (on.wd) gi = wd * p[i] + gi;
+      m[i] = lerp(m[i], gi, w);
+      v[i] = oneMinusBeta2 * gi * gi + v[i] * beta2;
+      const denom = Math.sqrt(v[i] / bc2) + eps;
+      p[i] = p[i] + (coefGrad * gi) / denom;
+      p[i] = p[i] + (coefAvg * m[i]) / denom;
+    }
+  },
+});
+
+const K = NADAM_KERNEL;
+
 const SPEC: OptimizerSpec<NAdamGroup> = {
   name: 'NAdam',
-  kernel: 'nadamStep',
+  kernel: K,
   defaults: {
     lr: 2e-3,
     betas: [0.9, 0.999],
@@ -30,11 +62,8 @@ const SPEC: OptimizerSpec<NAdamGroup> = {
     maximize: false,
   },
   counters: ['step', 'muProduct'],
-  requiredBuffers: ['expAvg', 'expAvgSq'],
-  buffers: ['expAvg', 'expAvgSq'],
 };
 
-const BUFFERS = ['expAvg', 'expAvgSq'] as const;
 
 /**
  * NAdam, as torch.optim.NAdam (torch 2.x).
@@ -64,7 +93,7 @@ export class NAdam extends Optimizer<NAdamGroup> {
   private readonly beta2Pow = new PowerSequence();
 
   constructor(params: ParamsInput<NAdamOptions>, options: NAdamOptions & OptimizerOptions = {}) {
-    super(params, options, SPEC, K.N_SCALARS);
+    super(params, options, SPEC);
   }
 
   protected override checkHyper(g: NAdamGroup, where: Where): void {
@@ -78,12 +107,9 @@ export class NAdam extends Optimizer<NAdamGroup> {
   }
 
   protected override flagsOf(g: NAdamGroup): number {
-    return g.weightDecay !== 0 ? (g.decoupledWeightDecay ? K.F_DECOUPLED : K.F_WD) : 0;
+    return g.weightDecay !== 0 ? (g.decoupledWeightDecay ? K.flag.decoupled : K.flag.wd) : 0;
   }
 
-  protected override bufferNames(): readonly string[] {
-    return BUFFERS;
-  }
 
   protected override newState(): ParamState {
     return { step: 0, muProduct: 1 };
@@ -99,16 +125,16 @@ export class NAdam extends Optimizer<NAdamGroup> {
     const muNext = beta1 * (1 - 0.5 * Math.pow(0.96, (step + 1) * momentumDecay));
     const muProduct = (state.muProduct as number) * mu;
     const muProductNext = muProduct * muNext;
-    out[K.S_WD] = g.weightDecay;
-    out[K.S_ONE_MINUS_BETA1] = 1 - beta1;
-    out[K.S_BETA2] = beta2;
-    out[K.S_ONE_MINUS_BETA2] = 1 - beta2;
-    out[K.S_BC2] = bc2;
-    out[K.S_EPS] = g.eps;
-    out[K.S_COEF_GRAD] = (-lr * (1 - mu)) / (1 - muProduct);
-    out[K.S_COEF_AVG] = (-lr * muNext) / (1 - muProductNext);
-    out[K.S_SIGN] = g.maximize ? -1 : 1;
-    out[K.S_DECAY_MUL] = 1 - lr * g.weightDecay;
+    out[K.slot.wd] = g.weightDecay;
+    out[K.slot.oneMinusBeta1] = 1 - beta1;
+    out[K.slot.beta2] = beta2;
+    out[K.slot.oneMinusBeta2] = 1 - beta2;
+    out[K.slot.bc2] = bc2;
+    out[K.slot.eps] = g.eps;
+    out[K.slot.coefGrad] = (-lr * (1 - mu)) / (1 - muProduct);
+    out[K.slot.coefAvg] = (-lr * muNext) / (1 - muProductNext);
+    out[K.slot.sign] = g.maximize ? -1 : 1;
+    out[K.slot.decayMul] = 1 - lr * g.weightDecay;
     this.nextMuProduct = muProduct;
     return 0;
   }

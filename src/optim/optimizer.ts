@@ -1,6 +1,7 @@
 import { getBackend } from '../backend/select.js';
-import { CHECK_FINITE, CHECK_ONLY, firstNonFinite, stateCount } from '../backend/types.js';
-import type { Backend, FloatArray, PreparedList, StepKernel } from '../backend/types.js';
+import { CHECK_FINITE, CHECK_ONLY, firstNonFinite } from '../backend/types.js';
+import type { Backend, FloatArray, PreparedList } from '../backend/types.js';
+import type { AnyKernel } from '../backend/kernel.js';
 import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import type { Param } from '../param.js';
 import { checkKnownKeys, describe, isFloatArray, OPTIONS } from './validate.js';
@@ -80,15 +81,14 @@ export interface LoadReport {
 export interface OptimizerSpec<G extends GroupBase> {
   /** Class name, for messages. */
   readonly name: string;
-  readonly kernel: StepKernel;
+  /** The step kernel; its descriptor gives the state buffers and their layout. */
+  readonly kernel: AnyKernel;
   /** Every option with its default (`undefined` for a required one). */
   readonly defaults: Readonly<Omit<G, 'params'>>;
   /** Counters kept per parameter (`step`, ...); they must be equal within one backend call. */
   readonly counters: readonly string[];
-  /** Buffers a saved state must hold (others are created when first needed). */
-  readonly requiredBuffers: readonly string[];
-  /** Every buffer the algorithm may keep. */
-  readonly buffers: readonly string[];
+  /** Buffers kept outside the kernel (SGD's look-ahead velocity), for the state dict. */
+  readonly extraBuffers?: readonly string[];
 }
 
 /** One backend call: the prepared tensor list and the states of its tensors, in list order. */
@@ -144,11 +144,16 @@ export abstract class Optimizer<G extends GroupBase> {
   private readonly scalarBuf: Float64Array;
   private readonly spec: OptimizerSpec<G>;
   private readonly optionKeys: readonly string[];
+  /** Every buffer a saved state may hold, and those it must hold (the kernel's unconditional ones). */
+  private readonly buffers: readonly string[];
+  private readonly requiredBuffers: readonly string[];
 
-  protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>, nScalars: number) {
+  protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>) {
     this.spec = spec;
     this.optionKeys = Object.keys(spec.defaults);
-    this.scalarBuf = new Float64Array(nScalars);
+    this.scalarBuf = new Float64Array(spec.kernel.nScalars);
+    this.buffers = [...spec.kernel.buffers, ...(spec.extraBuffers ?? [])];
+    this.requiredBuffers = spec.kernel.state.filter((b) => b.when === undefined).map((b) => b.name);
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new OptimTypeError(`${spec.name}(params, options): options must be an object, got ${describe(options)}`);
     }
@@ -269,7 +274,7 @@ export abstract class Optimizer<G extends GroupBase> {
         for (let i = 0; i < groups.length; i++) {
           const plan = plans[i] as Plan;
           for (const call of plan.calls) {
-            const bad = backend[kernel](call.list, scalars, plan.flags | call.extraFlags | CHECK_FINITE | CHECK_ONLY);
+            const bad = backend.step(kernel, call.list, scalars, plan.flags | call.extraFlags | CHECK_FINITE | CHECK_ONLY);
             if (bad !== undefined) return this.refuse(call.params[bad], loss);
           }
         }
@@ -282,7 +287,7 @@ export abstract class Optimizer<G extends GroupBase> {
       for (let c = 0; c < calls.length; c++) {
         const call = calls[c];
         const flags = plan.flags | call.extraFlags | this.fillScalars(group, plan.flags, call.states[0], scalars);
-        const bad = backend[kernel](call.list, scalars, flags | check);
+        const bad = backend.step(kernel, call.list, scalars, flags | check);
         if (bad !== undefined) return this.refuse(call.params[bad], loss);
         this.commit(call.states);
       }
@@ -425,7 +430,9 @@ export abstract class Optimizer<G extends GroupBase> {
   /** The kernel flags a group's options select. */
   protected abstract flagsOf(group: G): number;
   /** The state buffers the kernel takes for these flags, in its order. */
-  protected abstract bufferNames(flags: number): readonly string[];
+  protected bufferNames(flags: number): readonly string[] {
+    return this.spec.kernel.stateNames(flags);
+  }
   /**
    * Fills the scalars for one call from the group and the state shared by the call's tensors
    * (before this step's update); returns flags that depend on the step (RAdam's rectification).
@@ -590,7 +597,7 @@ export abstract class Optimizer<G extends GroupBase> {
       call.params.push(p);
       call.states.push(st);
     }
-    const stride = 2 + stateCount(this.spec.kernel, flags);
+    const stride = this.spec.kernel.stride(flags);
     const calls: Call[] = [];
     for (const { list, params, states, extraFlags } of byKey.values()) {
       calls.push({ list: backend.prepare(list, stride), params, states, extraFlags });
@@ -633,7 +640,8 @@ export abstract class Optimizer<G extends GroupBase> {
     if (!isFloatArray(data)) {
       throw new OptimStateError(`${where}: param "${p.name}" has data of type ${describe(data)}, not a Float32Array or Float64Array`);
     }
-    const { counters, buffers, requiredBuffers } = this.spec;
+    const { counters } = this.spec;
+    const { buffers, requiredBuffers } = this;
     const out: ParamState = {};
     for (const [key, v] of Object.entries(saved)) {
       if (counters.includes(key)) {

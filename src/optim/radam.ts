@@ -1,4 +1,5 @@
-import { RADAM as K } from '../backend/types.js';
+import { defineKernel } from '../backend/kernel.js';
+import { lerp } from './lerp.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
@@ -16,16 +17,43 @@ export interface RAdamOptions {
 
 export interface RAdamGroup extends GroupBase, Required<RAdamOptions> {}
 
+/**
+ * The RAdam kernel (native/kernels/radam.h). State: expAvg, expAvgSq.
+ *
+ * ```
+ * decoupled: p = p·decayMul;  g = sign·g;  wd: g = fma(wd, p, g)
+ * m = lerp(m, g, 1−β1);  v = fma((1−β2)·g, g, β2·v);  m̂ = m / bc1
+ * rectified: p = p − ((m̂·γ)·(bc2Sqrt / (√v + ε)))·rect;  else p = p − m̂·γ
+ * ```
+ */
+export const RADAM_KERNEL = defineKernel({
+  name: 'radam',
+  scalars: ['wd', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'bc1', 'lr', 'bc2Sqrt', 'eps', 'rect', 'sign', 'decayMul'],
+  flags: ['wd', 'rectified', 'decoupled'],
+  state: [{ name: 'expAvg' }, { name: 'expAvgSq' }],
+  reference(p, g, [m, v], s, on) {
+    const { wd, oneMinusBeta1: w, beta2, oneMinusBeta2, bc1, lr, bc2Sqrt, eps, rect, sign, decayMul } = s;
+    for (let i = 0; i < p.length; i++) {
+      if (on.decoupled) p[i] = p[i] * decayMul;
+      let gi = sign * g[i];
+      if (on.wd) gi = wd * p[i] + gi;
+      m[i] = lerp(m[i], gi, w);
+      v[i] = oneMinusBeta2 * gi * gi + v[i] * beta2;
+      const mh = m[i] / bc1;
+      p[i] = on.rectified ? p[i] - mh * lr * (bc2Sqrt / (Math.sqrt(v[i]) + eps)) * rect : p[i] - mh * lr;
+    }
+  },
+});
+
+const K = RADAM_KERNEL;
+
 const SPEC: OptimizerSpec<RAdamGroup> = {
   name: 'RAdam',
-  kernel: 'radamStep',
+  kernel: K,
   defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, decoupledWeightDecay: false, maximize: false },
   counters: ['step'],
-  requiredBuffers: ['expAvg', 'expAvgSq'],
-  buffers: ['expAvg', 'expAvgSq'],
 };
 
-const BUFFERS = ['expAvg', 'expAvgSq'] as const;
 
 /**
  * RAdam, as torch.optim.RAdam (torch 2.x).
@@ -52,7 +80,7 @@ export class RAdam extends Optimizer<RAdamGroup> {
   private readonly beta1Pow = new PowerSequence();
   private readonly beta2Pow = new PowerSequence();
   constructor(params: ParamsInput<RAdamOptions>, options: RAdamOptions & OptimizerOptions = {}) {
-    super(params, options, SPEC, K.N_SCALARS);
+    super(params, options, SPEC);
   }
 
   protected override checkHyper(g: RAdamGroup, where: Where): void {
@@ -65,12 +93,9 @@ export class RAdam extends Optimizer<RAdamGroup> {
   }
 
   protected override flagsOf(g: RAdamGroup): number {
-    return g.weightDecay !== 0 ? (g.decoupledWeightDecay ? K.F_DECOUPLED : K.F_WD) : 0;
+    return g.weightDecay !== 0 ? (g.decoupledWeightDecay ? K.flag.decoupled : K.flag.wd) : 0;
   }
 
-  protected override bufferNames(): readonly string[] {
-    return BUFFERS;
-  }
 
   protected override fillScalars(g: RAdamGroup, _flags: number, state: ParamState, out: Float64Array): number {
     const beta1 = g.betas[0];
@@ -82,19 +107,19 @@ export class RAdam extends Optimizer<RAdamGroup> {
     const rhoInf = 2 / (1 - beta2) - 1;
     const rhoT = rhoInf - (2 * step * beta2t) / bc2;
     const rectified = rhoT > 5;
-    out[K.S_WD] = g.weightDecay;
-    out[K.S_ONE_MINUS_BETA1] = 1 - beta1;
-    out[K.S_BETA2] = beta2;
-    out[K.S_ONE_MINUS_BETA2] = 1 - beta2;
-    out[K.S_BC1] = bc1;
-    out[K.S_LR] = g.lr;
-    out[K.S_BC2_SQRT] = Math.sqrt(bc2);
-    out[K.S_EPS] = g.eps;
-    out[K.S_RECT] = rectified
+    out[K.slot.wd] = g.weightDecay;
+    out[K.slot.oneMinusBeta1] = 1 - beta1;
+    out[K.slot.beta2] = beta2;
+    out[K.slot.oneMinusBeta2] = 1 - beta2;
+    out[K.slot.bc1] = bc1;
+    out[K.slot.lr] = g.lr;
+    out[K.slot.bc2Sqrt] = Math.sqrt(bc2);
+    out[K.slot.eps] = g.eps;
+    out[K.slot.rect] = rectified
       ? Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT))
       : 0;
-    out[K.S_SIGN] = g.maximize ? -1 : 1;
-    out[K.S_DECAY_MUL] = 1 - g.lr * g.weightDecay;
-    return rectified ? K.F_RECTIFIED : 0;
+    out[K.slot.sign] = g.maximize ? -1 : 1;
+    out[K.slot.decayMul] = 1 - g.lr * g.weightDecay;
+    return rectified ? K.flag.rectified : 0;
   }
 }

@@ -1,4 +1,4 @@
-import { RMSPROP as K } from '../backend/types.js';
+import { defineKernel } from '../backend/kernel.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { checkBoolean, checkNonNegative } from './validate.js';
@@ -17,9 +17,54 @@ export interface RMSpropOptions {
 
 export interface RMSpropGroup extends GroupBase, Required<RMSpropOptions> {}
 
+/**
+ * The RMSprop kernel (native/kernels/rmsprop.h). State: squareAvg, gradAvg (centered),
+ * momentumBuffer (momentum).
+ *
+ * ```
+ * g = sign·g;  wd: g = fma(wd, p, g);  v = fma((1−α)·g, g, α·v)
+ * centered: ḡ = fma(1−α, g, α·ḡ), x = fma(−ḡ, ḡ, v); else x = v
+ * a = √x + ε  (epsInside: √(x + ε))
+ * momentum: b = μ·b + g/a, p = fma(negLr, b, p); else p = p + (negLr·g)/a
+ * ```
+ */
+export const RMSPROP_KERNEL = defineKernel({
+  name: 'rmsprop',
+  scalars: ['wd', 'alpha', 'oneMinusAlpha', 'eps', 'momentum', 'negLr', 'sign'],
+  flags: ['wd', 'centered', 'momentum', 'epsInside'],
+  state: [{ name: 'squareAvg' }, { name: 'gradAvg', when: 'centered' }, { name: 'momentumBuffer', when: 'momentum' }],
+  reference(p, g, state, s, on) {
+    const { wd, alpha, oneMinusAlpha, eps, momentum, negLr, sign } = s;
+    const sq = state[0];
+    // Unused slots alias `sq` so the loop needs no optional buffers; they are never written then.
+    const ga = on.centered ? state[1] : sq;
+    const buf = on.momentum ? state[on.centered ? 2 : 1] : sq;
+    for (let i = 0; i < p.length; i++) {
+      let gi = sign * g[i];
+      if (on.wd) gi = wd * p[i] + gi;
+      sq[i] = oneMinusAlpha * gi * gi + sq[i] * alpha;
+      let x = sq[i];
+      if (on.centered) {
+        ga[i] = oneMinusAlpha * gi + ga[i] * alpha;
+        const gav = ga[i];
+        x = -gav * gav + x;
+      }
+      const avg = on.epsInside ? Math.sqrt(x + eps) : Math.sqrt(x) + eps;
+      if (on.momentum) {
+        buf[i] = buf[i] * momentum + gi / avg;
+        p[i] = negLr * buf[i] + p[i];
+      } else {
+        p[i] = p[i] + (negLr * gi) / avg;
+      }
+    }
+  },
+});
+
+const K = RMSPROP_KERNEL;
+
 const SPEC: OptimizerSpec<RMSpropGroup> = {
   name: 'RMSprop',
-  kernel: 'rmspropStep',
+  kernel: K,
   defaults: {
     lr: 1e-2,
     alpha: 0.99,
@@ -31,17 +76,9 @@ const SPEC: OptimizerSpec<RMSpropGroup> = {
     epsInsideSqrt: false,
   },
   counters: ['step'],
-  requiredBuffers: ['squareAvg'],
-  buffers: ['squareAvg', 'gradAvg', 'momentumBuffer'],
 };
 
 // Indexed by flags & (CENTERED | MOMENTUM): the kernel's buffer order for each combination.
-const BUFFERS: Readonly<Record<number, readonly string[]>> = {
-  0: ['squareAvg'],
-  [K.F_CENTERED]: ['squareAvg', 'gradAvg'],
-  [K.F_MOMENTUM]: ['squareAvg', 'momentumBuffer'],
-  [K.F_CENTERED | K.F_MOMENTUM]: ['squareAvg', 'gradAvg', 'momentumBuffer'],
-};
 
 /**
  * RMSprop, as torch.optim.RMSprop (torch 1.13).
@@ -64,7 +101,7 @@ const BUFFERS: Readonly<Record<number, readonly string[]>> = {
  */
 export class RMSprop extends Optimizer<RMSpropGroup> {
   constructor(params: ParamsInput<RMSpropOptions>, options: RMSpropOptions & OptimizerOptions = {}) {
-    super(params, options, SPEC, K.N_SCALARS);
+    super(params, options, SPEC);
   }
 
   protected override checkHyper(g: RMSpropGroup, where: Where): void {
@@ -80,25 +117,22 @@ export class RMSprop extends Optimizer<RMSpropGroup> {
 
   protected override flagsOf(g: RMSpropGroup): number {
     return (
-      (g.weightDecay !== 0 ? K.F_WD : 0) |
-      (g.centered ? K.F_CENTERED : 0) |
-      (g.momentum > 0 ? K.F_MOMENTUM : 0) |
-      (g.epsInsideSqrt ? K.F_EPS_INSIDE : 0)
+      (g.weightDecay !== 0 ? K.flag.wd : 0) |
+      (g.centered ? K.flag.centered : 0) |
+      (g.momentum > 0 ? K.flag.momentum : 0) |
+      (g.epsInsideSqrt ? K.flag.epsInside : 0)
     );
   }
 
-  protected override bufferNames(flags: number): readonly string[] {
-    return BUFFERS[flags & (K.F_CENTERED | K.F_MOMENTUM)];
-  }
 
   protected override fillScalars(g: RMSpropGroup, _flags: number, _state: ParamState, out: Float64Array): number {
-    out[K.S_WD] = g.weightDecay;
-    out[K.S_ALPHA] = g.alpha;
-    out[K.S_ONE_MINUS_ALPHA] = 1 - g.alpha;
-    out[K.S_EPS] = g.eps;
-    out[K.S_MOMENTUM] = g.momentum;
-    out[K.S_NEG_LR] = -g.lr;
-    out[K.S_SIGN] = g.maximize ? -1 : 1;
+    out[K.slot.wd] = g.weightDecay;
+    out[K.slot.alpha] = g.alpha;
+    out[K.slot.oneMinusAlpha] = 1 - g.alpha;
+    out[K.slot.eps] = g.eps;
+    out[K.slot.momentum] = g.momentum;
+    out[K.slot.negLr] = -g.lr;
+    out[K.slot.sign] = g.maximize ? -1 : 1;
     return 0;
   }
 }

@@ -1,4 +1,5 @@
-import { firstNonFinite, SGD as K } from '../backend/types.js';
+import { defineKernel } from '../backend/kernel.js';
+import { firstNonFinite } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
@@ -20,9 +21,40 @@ export interface SGDOptions {
 
 export interface SGDGroup extends GroupBase, Required<Omit<SGDOptions, 'lr'>> {}
 
+/**
+ * The SGD kernel (native/kernels/sgd.h). State: momentumBuffer with momentum.
+ *
+ * ```
+ * d = sign·g;  wd: d = fma(wd, p, d)
+ * momentum: b = first ? d : fma(oneMinusDampening, d, μ·b);  d = nesterov ? fma(μ, b, d) : b
+ * p = fma(negLr, d, p)
+ * ```
+ */
+export const SGD_KERNEL = defineKernel({
+  name: 'sgd',
+  scalars: ['wd', 'momentum', 'oneMinusDampening', 'negLr', 'sign'],
+  flags: ['wd', 'momentum', 'nesterov', 'first'],
+  state: [{ name: 'momentumBuffer', when: 'momentum' }],
+  reference(p, g, [buf], s, on) {
+    const { wd, momentum, oneMinusDampening, negLr, sign } = s;
+    for (let i = 0; i < p.length; i++) {
+      let d = sign * g[i];
+      if (on.wd) d = wd * p[i] + d;
+      if (on.momentum) {
+        buf[i] = on.first ? d : oneMinusDampening * d + buf[i] * momentum;
+        const b = buf[i];
+        d = on.nesterov ? momentum * b + d : b;
+      }
+      p[i] = negLr * d + p[i];
+    }
+  },
+});
+
+const K = SGD_KERNEL;
+
 const SPEC: OptimizerSpec<SGDGroup> = {
   name: 'SGD',
-  kernel: 'sgdStep',
+  kernel: K,
   defaults: {
     lr: undefined as unknown as number,
     momentum: 0,
@@ -34,12 +66,8 @@ const SPEC: OptimizerSpec<SGDGroup> = {
     lookahead: false,
   },
   counters: [],
-  requiredBuffers: [],
-  buffers: ['momentumBuffer', 'velocity'],
+  extraBuffers: ['velocity'],
 };
-
-const MOMENTUM_BUFFERS = ['momentumBuffer'] as const;
-const NO_BUFFERS = [] as const;
 
 /**
  * Stochastic gradient descent with optional momentum, as torch.optim.SGD (torch 1.13).
@@ -75,7 +103,7 @@ const NO_BUFFERS = [] as const;
  */
 export class SGD extends Optimizer<SGDGroup> {
   constructor(params: ParamsInput<SGDOptions>, options: SGDOptions & OptimizerOptions = {}) {
-    super(params, options, SPEC, K.N_SCALARS);
+    super(params, options, SPEC);
   }
 
   protected override checkHyper(g: SGDGroup, where: Where): void {
@@ -190,25 +218,22 @@ export class SGD extends Optimizer<SGDGroup> {
   }
 
   protected override flagsOf(g: SGDGroup): number {
-    let flags = g.weightDecay !== 0 ? K.F_WD : 0;
-    if (g.momentum !== 0) flags |= K.F_MOMENTUM | (g.nesterov ? K.F_NESTEROV : 0);
+    let flags = g.weightDecay !== 0 ? K.flag.wd : 0;
+    if (g.momentum !== 0) flags |= K.flag.momentum | (g.nesterov ? K.flag.nesterov : 0);
     return flags;
   }
 
-  protected override bufferNames(flags: number): readonly string[] {
-    return flags & K.F_MOMENTUM ? MOMENTUM_BUFFERS : NO_BUFFERS;
-  }
 
   protected override initFlags(g: SGDGroup, flags: number): number {
-    return flags & K.F_MOMENTUM && !g.emaMomentum ? K.F_FIRST : 0;
+    return flags & K.flag.momentum && !g.emaMomentum ? K.flag.first : 0;
   }
 
   protected override fillScalars(g: SGDGroup, _flags: number, _state: ParamState, out: Float64Array): number {
-    out[K.S_WD] = g.weightDecay;
-    out[K.S_MOMENTUM] = g.momentum;
-    out[K.S_ONE_MINUS_DAMPENING] = g.emaMomentum ? 1 - g.momentum : 1 - g.dampening;
-    out[K.S_NEG_LR] = -g.lr;
-    out[K.S_SIGN] = g.maximize ? -1 : 1;
+    out[K.slot.wd] = g.weightDecay;
+    out[K.slot.momentum] = g.momentum;
+    out[K.slot.oneMinusDampening] = g.emaMomentum ? 1 - g.momentum : 1 - g.dampening;
+    out[K.slot.negLr] = -g.lr;
+    out[K.slot.sign] = g.maximize ? -1 : 1;
     return 0;
   }
 }

@@ -1,0 +1,33 @@
+// Adamax (torch.optim.Adamax, torch 2.13 single-tensor path). State: [expAvg, expInf].
+//   g = sign·g;  WD: g = fma(λ, p, g)
+//   m = lerp(m, g, 1−β₁)  (fused as ATen 2.x: fma(1−β₁, g−m, m))
+//   u = max(β₂·u, |g| + ε)
+//   p = p + (−γ/(1−β₁ᵗ)·m) / u
+struct adamax {
+  OPTIM_LAYOUT(S, WD, ONE_MINUS_BETA1, BETA2, EPS, NEG_CLR, SIGN);
+  OPTIM_LAYOUT(F, WD);
+  OPTIM_LAYOUT(B, EXP_AVG, EXP_INF);
+  static constexpr int8_t when[B::COUNT] = {ALWAYS, ALWAYS};
+
+  template <typename T, uint32_t FL>
+  static void loop(const TensorRef<T>& t, const double* s) {
+    constexpr bool WD = FL & bit(F::WD);
+    T* __restrict p = t.p;
+    const T* __restrict g = t.g;
+    T* __restrict m = t.s[0];
+    T* __restrict u = t.s[1];
+    const T wd = T(s[S::WD]), omb1 = T(s[S::ONE_MINUS_BETA1]), b2 = T(s[S::BETA2]);
+    const T eps = T(s[S::EPS]), neg_clr = T(s[S::NEG_CLR]), sign = T(s[S::SIGN]);
+    const bool small = omb1 < T(0.5) && omb1 > T(-0.5);
+    const size_t n = t.n;
+    for (size_t i = 0; i < n; i++) {
+      T gi = sign * g[i];
+      if (WD) gi = madd(wd, p[i], gi);
+      const T mi = lerp_fused(m[i], gi, omb1, small);
+      const T ui = maximum(u[i] * b2, vabs(gi) + eps);
+      m[i] = mi;
+      u[i] = ui;
+      p[i] = p[i] + (neg_clr * mi) / ui;
+    }
+  }
+};

@@ -1,0 +1,106 @@
+import { defineKernel } from '../backend/kernel.js';
+import { lerp } from './lerp.js';
+import { Optimizer } from './optimizer.js';
+import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import { PowerSequence } from './powi.js';
+import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
+import type { Where } from './validate.js';
+
+/**
+ * The Adamax kernel (native/kernels/adamax.h). State: expAvg, expInf.
+ *
+ * ```
+ * g = sign·g;  wd: g = fma(wd, p, g)
+ * m = lerp(m, g, 1−β1)   (the native kernel fuses it as ATen 2.x does: fma(1−β1, g−m, m))
+ * u = max(β2·u, |g| + ε)
+ * p = p + (negClr·m) / u,  negClr = −γ/(1−β1^t)
+ * ```
+ */
+export const ADAMAX_KERNEL = defineKernel({
+  name: 'adamax',
+  scalars: ['wd', 'oneMinusBeta1', 'beta2', 'eps', 'negClr', 'sign'],
+  flags: ['wd'],
+  state: [{ name: 'expAvg' }, { name: 'expInf' }],
+  reference(p, g, [m, u], s, on) {
+    const { wd, oneMinusBeta1: w, beta2, eps, negClr, sign } = s;
+    for (let i = 0; i < p.length; i++) {
+      let gi = sign * g[i];
+      if (on.wd) gi = wd * p[i] + gi;
+      m[i] = lerp(m[i], gi, w);
+      const a = u[i] * beta2;
+      const b = Math.abs(gi) + eps;
+      // torch.maximum: NaN when either is NaN (Math.max agrees).
+      u[i] = Math.max(a, b);
+      p[i] = p[i] + (negClr * m[i]) / u[i];
+    }
+  },
+});
+
+const K = ADAMAX_KERNEL;
+
+export interface AdamaxOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  maximize?: boolean;
+}
+
+export interface AdamaxGroup extends GroupBase, Required<AdamaxOptions> {}
+
+const SPEC: OptimizerSpec<AdamaxGroup> = {
+  name: 'Adamax',
+  kernel: K,
+  defaults: { lr: 2e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, maximize: false },
+  counters: ['step'],
+};
+
+/**
+ * Adamax, as torch.optim.Adamax (torch 2.13): Adam with the infinity norm in place of the
+ * second moment.
+ *
+ * ```
+ * g_t = ∇f(θ_{t-1})                          (−∇f when maximize)
+ * g_t = g_t + λ θ_{t-1}                      if weightDecay λ ≠ 0
+ * m_t = β1 m_{t-1} + (1 − β1) g_t            (torch's lerp)
+ * u_t = max(β2 u_{t-1}, |g_t| + ε)
+ * θ_t = θ_{t-1} − γ/(1 − β1^t) · m_t / u_t
+ * ```
+ *
+ * Options (default): `lr` γ 2e-3, `betas` [0.9, 0.999], `eps` 1e-8, `weightDecay` 0,
+ * `maximize` false. State: `step`, `expAvg`, `expInf`.
+ *
+ * Against the lecture-book form (Kingma & Ba, Algorithm 2): ε sits inside the maximum (the paper
+ * has none), which keeps u_t > 0 when the gradient is zero from the start.
+ */
+export class Adamax extends Optimizer<AdamaxGroup> {
+  private readonly beta1Pow = new PowerSequence();
+
+  constructor(params: ParamsInput<AdamaxOptions>, options: AdamaxOptions & OptimizerOptions = {}) {
+    super(params, options, SPEC);
+  }
+
+  protected override checkHyper(g: AdamaxGroup, where: Where): void {
+    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
+    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
+    checkBetas(g.betas, where);
+    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
+    checkBoolean(g.maximize, 'maximize', where);
+  }
+
+  protected override flagsOf(g: AdamaxGroup): number {
+    return g.weightDecay !== 0 ? K.flag.wd : 0;
+  }
+
+  protected override fillScalars(g: AdamaxGroup, _flags: number, state: ParamState, out: Float64Array): number {
+    const [beta1, beta2] = g.betas;
+    const step = (state.step as number) + 1;
+    out[K.slot.wd] = g.weightDecay;
+    out[K.slot.oneMinusBeta1] = 1 - beta1;
+    out[K.slot.beta2] = beta2;
+    out[K.slot.eps] = g.eps;
+    out[K.slot.negClr] = -(g.lr / (1 - this.beta1Pow.pow(beta1, step)));
+    out[K.slot.sign] = g.maximize ? -1 : 1;
+    return 0;
+  }
+}
