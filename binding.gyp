@@ -1,5 +1,6 @@
 {
-  # The same sources as CMakeLists.txt. Flags: -O3 -fno-math-errno lets GCC vectorize sqrt;
+  # The sources are listed once, in native/sources.txt (CMakeLists.txt reads it too).
+  # Flags: -O3 -fno-math-errno lets GCC vectorize sqrt;
   # -ffp-contract=off keeps every multiply-add exactly where the kernels ask for one (so the
   # FMA kernels reproduce ATen bit for bit and the baseline ones round every operation);
   # never -ffast-math (it breaks NaN/Inf handling). No -march: the baseline stays x86-64 and
@@ -10,27 +11,12 @@
   "targets": [
     {
       "target_name": "optim",
-      "sources": [
-        "native/bindings/addon.cc",
-        "native/kernels/dispatch.cc",
-        "native/kernels/isa_baseline.cc",
-        "native/kernels/isa_avx2.cc",
-        "native/kernels/isa_avx512.cc",
-        "native/bindings/linalg.cc",
-        "native/kernels/gemm.cc",
-        "native/kernels/gram.cc",
-        "native/kernels/cholesky.cc",
-        "native/kernels/eigh.cc",
-        "native/kernels/nonfinite.cc",
-        "native/kernels/threads.cc"
-      ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "sources": ["<!@(node scripts/native-sources.js)"],
       "defines": [
         "NAPI_VERSION=8",
-        "NAPI_DISABLE_CPP_EXCEPTIONS",
         "OPTIM_VERSION=\"<!(node -p \"require('./package.json').version\")\""
       ],
-            "cflags_cc!": ["-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc!": ["-std=gnu++17", "-std=gnu++20"],
       "cflags": ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17"],
       "xcode_settings": {

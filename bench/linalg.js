@@ -46,7 +46,7 @@ function spd(n) {
 function nativeImpls(addon, only) {
   if (!addon) return [];
   const impls = [];
-  if (addon.linalgInfo().openblasAvailable) impls.push(['native openblas', () => addon.setBlas('openblas')]);
+  if (addon.info().openblasAvailable) impls.push(['native openblas', () => addon.setBlas('openblas')]);
   impls.push(['native builtin', () => addon.setBlas('builtin')]);
   return only ? impls.filter(([label]) => only.includes(label)) : impls;
 }

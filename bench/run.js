@@ -44,7 +44,7 @@ async function linalgSuite() {
     matmulSizes: MATMUL_SIZES,
     choleskySizes: CHOLESKY_SIZES,
     limits: { reference: REFERENCE_MAX, mlMatrix: ML_MATRIX_MAX },
-    maxThreads: loadNative().addon?.linalgInfo().threads ?? 1,
+    maxThreads: loadNative().addon?.info().threads ?? 1,
     peers: peers.map(({ name, dtypes, hasCholesky, note, error }) => ({ name, dtypes, hasCholesky, note, error })),
     rows,
     separate: runSeparate(MATMUL_SIZES, log),

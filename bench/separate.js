@@ -43,7 +43,7 @@ function medians(runs) {
 
 /** { oneThread, direct: { 1: ..., 2: ... } }, each { rows } (medians) or { skipped: why }. */
 function runSeparate(sizes, log) {
-  const hasOpenblas = loadNative().addon?.linalgInfo().openblasAvailable;
+  const hasOpenblas = loadNative().addon?.info().openblasAvailable;
   const compiled = compileBlasDirect();
   const runs = { oneThread: [], 1: [], 2: [] };
   try {

@@ -232,15 +232,15 @@ describe.runIf(haveNative)('native linear algebra against the reference', () => 
   });
   afterAll(() => {
     addon!.setBlas('best');
-    addon!.setLinalgIsa('best');
+    addon!.setIsa('best');
     setBackend(previous);
   });
 
   it('matmul, cholesky and choSolve differ by rounding only, within the documented bounds', () => {
     const paths: Array<[string, 'openblas' | 'builtin', 'best' | 'baseline']> = [];
-    if (addon!.linalgInfo().openblasAvailable) paths.push(['openblas', 'openblas', 'best']);
-    paths.push(['builtin ' + (addon!.setLinalgIsa('best') ? addon!.linalgInfo().isa : ''), 'builtin', 'best']);
-    if (addon!.setLinalgIsa('baseline')) paths.push(['builtin baseline', 'builtin', 'baseline']);
+    if (addon!.info().openblasAvailable) paths.push(['openblas', 'openblas', 'best']);
+    paths.push(['builtin ' + (addon!.setIsa('best') ? addon!.info().linalgIsa : ''), 'builtin', 'best']);
+    if (addon!.setIsa('baseline')) paths.push(['builtin baseline', 'builtin', 'baseline']);
     const rows: string[] = [];
     for (const dtype of ['float64', 'float32'] as const) {
       const Ctor = dtype === 'float32' ? Float32Array : Float64Array;
@@ -261,7 +261,7 @@ describe.runIf(haveNative)('native linear algebra against the reference', () => 
       for (const [label, blas, isa] of paths) {
         setBackend('native');
         addon!.setBlas(blas);
-        addon!.setLinalgIsa(isa);
+        addon!.setIsa(isa);
         const got = compute();
         const cells = (Object.keys(want) as Array<keyof typeof want>).map((k) => {
           const rel = relDiff(got[k], want[k]);

@@ -202,7 +202,7 @@ describe.runIf(linalgAddon !== undefined)('native async: the buffers under a pen
       addon.setBlas(workerData.blas);
       const n = 300, a = new Float64Array(n * n), out = new Float64Array(n * n);
       for (let i = 0; i < n; i++) a[i * n + i] = 4;
-      addon.choleskyAsync(a, out, n).then(() => parentPort.postMessage({ info: addon.linalgInfo(), l00: out[0] }));
+      addon.choleskyAsync(a, out, n).then(() => parentPort.postMessage({ info: addon.info(), l00: out[0] }));
     `;
     const run = (blas: string) =>
       new Promise<{ info: { blas: string }; l00: number }>((resolve, reject) => {
@@ -213,11 +213,11 @@ describe.runIf(linalgAddon !== undefined)('native async: the buffers under a pen
         });
         w.once('error', reject);
       });
-    const before = linalgAddon!.linalgInfo().blas;
+    const before = linalgAddon!.info().blas;
     const [x, y] = await Promise.all([run('builtin'), run('best')]);
     expect(x.info.blas).toBe('builtin');
-    expect(y.info.blas).toBe(linalgAddon!.linalgInfo().openblasAvailable ? 'openblas' : 'builtin');
+    expect(y.info.blas).toBe(linalgAddon!.info().openblasAvailable ? 'openblas' : 'builtin');
     expect([x.l00, y.l00]).toEqual([2, 2]);
-    expect(linalgAddon!.linalgInfo().blas).toBe(before);
+    expect(linalgAddon!.info().blas).toBe(before);
   });
 });

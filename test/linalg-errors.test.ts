@@ -275,7 +275,7 @@ const arg = (kind) => (kind === 'a' ? operand() : kind === 'f' ? pick([0, 1, 2, 
 const SIGS = {
   matmul: 'aaadddfxx', matmulAsync: 'aaadddfxx', gram: 'aaddf', cholesky: 'aad', choleskyAsync: 'aad',
   choSolve: 'aaadd', choSolveAsync: 'aaadd', eigh: 'aaad', eighAsync: 'aaad',
-  setBlas: 's', setLinalgIsa: 's', linalgInfo: '',
+  setBlas: 's', setIsa: 's', info: '',
 };
 const allowed = (e) => e instanceof TypeError || e instanceof RangeError ||
   (e instanceof Error && (e.code === 'ERR_OPTIM_NOT_POSITIVE_DEFINITE' || e.code === 'ERR_OPTIM_NO_CONVERGENCE'));
@@ -308,5 +308,5 @@ for (let i = 0; i < 3000; i++) {
   if (rnd() < 0.05 && resizable.length) { const b = pick(resizable); b.resize(Math.floor(rnd() * (b.maxByteLength + 1))); }
   if (rnd() < 0.02 && typeof gc === 'function') gc();
 }
-Promise.all(pending).then(() => { addon.setBlas('best'); addon.setLinalgIsa('best'); console.log('calls:', calls, 'completed:', ok); });
+Promise.all(pending).then(() => { addon.setBlas('best'); addon.setIsa('best'); console.log('calls:', calls, 'completed:', ok); });
 `;

@@ -1,20 +1,25 @@
-// Node-API glue: unpack and validate arguments, then call a kernel. No arithmetic here.
+// Node-API glue for the step kernels: unpack and validate arguments, then call a kernel. No
+// arithmetic here. The exports are generated from the kernel registry (native/kernels/registry.h):
+// `<name>Step(list, scalars, flags)` for each kernel, `prepare(list, stride)`, `kernelLayouts()`,
+// `info()`, `setIsa(name)`; linalg.cc adds the linear algebra.
 //
-// The hot path uses the C Node-API directly (napi_get_typedarray_info costs ~30 ns, against
-// ~125 ns for node-addon-api's As<Float32Array>()); node-addon-api serves module setup.
 // Every refusal is a JavaScript exception naming the argument; nothing is written to any
 // buffer until every argument of the call has been checked.
-#include <napi.h>
+#include <node_api.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
+#include <utility>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "../kernels/kernel_abi.h"
+#include "glue.h"
 
 #ifndef OPTIM_VERSION
 #define OPTIM_VERSION "0.0.0"
@@ -26,33 +31,15 @@ namespace {
 
 using optim::KernelTable;
 using optim::TensorRef;
-
-// Per-environment (per worker thread) data: the kernel set in use and reusable scratch space,
-// so a step allocates nothing once the scratch has grown to the largest group seen.
-struct Instance {
-  const KernelTable* table = &optim::kernels();
-  std::vector<TensorRef<float>> f32;
-  std::vector<TensorRef<double>> f64;
-  std::vector<napi_value> vals;
-  // Calls in progress: an element getter can run JavaScript that calls another step while a list
-  // is being read; only the outermost call uses the shared scratch vectors.
-  int depth = 0;
-};
+using namespace optim::glue;
 
 struct DepthGuard {
-  Instance* inst;
-  explicit DepthGuard(Instance* i) : inst(i) { inst->depth++; }
-  ~DepthGuard() { inst->depth--; }
+  Env* e;
+  explicit DepthGuard(Env* env) : e(env) { e->depth++; }
+  ~DepthGuard() { e->depth--; }
   DepthGuard(const DepthGuard&) = delete;
   DepthGuard& operator=(const DepthGuard&) = delete;
 };
-
-Instance* instance(napi_env env) {
-  void* data = nullptr;
-  napi_get_instance_data(env, &data);
-  return static_cast<Instance*>(data);
-}
-
 
 // A prepared tensor list: the pointers of a group's buffers, unpacked once. A step through it
 // costs one check per distinct ArrayBuffer, not one unwrap per array: each distinct buffer is
@@ -75,70 +62,6 @@ struct Prepared {
 };
 
 constexpr napi_type_tag kPreparedTag = {0x6f7074696d707265ULL, 0x7061726564763031ULL};
-
-const char* type_name(napi_typedarray_type t) {
-  switch (t) {
-    case napi_int8_array: return "Int8Array";
-    case napi_uint8_array: return "Uint8Array";
-    case napi_uint8_clamped_array: return "Uint8ClampedArray";
-    case napi_int16_array: return "Int16Array";
-    case napi_uint16_array: return "Uint16Array";
-    case napi_int32_array: return "Int32Array";
-    case napi_uint32_array: return "Uint32Array";
-    case napi_float32_array: return "Float32Array";
-    case napi_float64_array: return "Float64Array";
-    case napi_bigint64_array: return "BigInt64Array";
-    case napi_biguint64_array: return "BigUint64Array";
-    default: return "typed array";
-  }
-}
-
-napi_value throw_type(napi_env env, const std::string& msg) {
-  napi_throw_type_error(env, "ERR_OPTIM_ARG_TYPE", msg.c_str());
-  return nullptr;
-}
-
-napi_value throw_range(napi_env env, const std::string& msg) {
-  napi_throw_range_error(env, "ERR_OPTIM_ARG_VALUE", msg.c_str());
-  return nullptr;
-}
-
-// Reads a Float64Array argument; false (with an exception pending) if it is anything else.
-bool get_f64_array(napi_env env, napi_value v, const char* fn, const char* arg, double** data,
-                   size_t* len) {
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
-    throw_type(env, std::string(fn) + ": " + arg + " must be a Float64Array");
-    return false;
-  }
-  napi_typedarray_type type;
-  void* ptr = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, len, &ptr, nullptr, nullptr) != napi_ok ||
-      type != napi_float64_array) {
-    throw_type(env, std::string(fn) + ": " + arg + " must be a Float64Array, got " +
-                        type_name(type));
-    return false;
-  }
-  *data = static_cast<double*>(ptr);
-  return true;
-}
-
-bool get_flags(napi_env env, napi_value v, const char* fn, uint32_t all, uint32_t* out) {
-  napi_valuetype t;
-  double d = 0;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
-      napi_get_value_double(env, v, &d) != napi_ok) {
-    throw_type(env, std::string(fn) + ": flags must be a number");
-    return false;
-  }
-  if (!(d >= 0 && d <= all && d == std::floor(d)) || (static_cast<uint32_t>(d) & ~all)) {
-    throw_range(env, std::string(fn) + ": flags must be an integer bitmask within " +
-                         std::to_string(all) + ", got " + std::to_string(d));
-    return false;
-  }
-  *out = static_cast<uint32_t>(d);
-  return true;
-}
 
 // Unpacks list = [p0, g0, s0..., p1, g1, s1..., ...] into `out`. All-or-nothing.
 // Where a view sits in its ArrayBuffer; used to build a Prepared's checks.
@@ -292,23 +215,6 @@ bool verify(napi_env env, const Prepared& h, const char* fn) {
   return true;
 }
 
-// Whether an ArrayBuffer or SharedArrayBuffer can change size (ES2024 resizable/growable).
-bool is_resizable(napi_env env, napi_value buffer) {
-  const char* keys[] = {"resizable", "growable"};
-  for (const char* key : keys) {
-    napi_value v;
-    bool b = false;
-    if (napi_get_named_property(env, buffer, key, &v) != napi_ok ||
-        napi_get_value_bool(env, v, &b) != napi_ok) {
-      napi_value ex;
-      napi_get_and_clear_last_exception(env, &ex);
-      continue;
-    }
-    if (b) return true;
-  }
-  return false;
-}
-
 // Separately allocated small tensors each start cold: the hardware prefetcher does not cross
 // into the next allocation. Asking for the head of the next tensor's buffers while this one
 // runs hides that latency (1000 tensors of 1000 floats: measured in bench/).
@@ -385,8 +291,8 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
     }
   }
   uint32_t flags = 0;
-  if (!get_flags(env, argv[2], k.name, k.all_flags | optim::F_CHECK_FINITE | optim::F_CHECK_ONLY,
-                 &flags)) {
+  if (!read_flags(env, argv[2], k.name, k.all_flags | optim::F_CHECK_FINITE | optim::F_CHECK_ONLY,
+                  &flags)) {
     return nullptr;
   }
   if ((flags & optim::F_CHECK_ONLY) && !(flags & optim::F_CHECK_FINITE)) {
@@ -394,7 +300,7 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
   }
   double* scalars = nullptr;
   size_t n_scalars = 0;
-  if (!get_f64_array(env, argv[1], k.name, "scalars", &scalars, &n_scalars)) return nullptr;
+  if (!read_f64_array(env, argv[1], k.name, "scalars", &scalars, &n_scalars)) return nullptr;
   if (n_scalars != k.n_scalars) {
     return throw_range(env, std::string(k.name) + ": scalars must have length " +
                                 std::to_string(k.n_scalars) + ", got " + std::to_string(n_scalars));
@@ -404,7 +310,7 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
   // hyperparameters halfway through the update.
   double s[16];
   for (size_t i = 0; i < n_scalars; i++) s[i] = scalars[i];
-  Instance* inst = instance(env);
+  Env* inst = env_of(env);
 
   if (prepared) {
     if (prepared->stride != stride) {
@@ -554,45 +460,49 @@ napi_value KernelLayouts(napi_env env, napi_callback_info) {
   return out;
 }
 
-Napi::Object Info(const Napi::Env& env, const KernelTable* t) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("simd", t->isa);
-  o.Set("fma", t->fma);
-#ifdef OPTIM_HAVE_OPENBLAS
-  o.Set("blas", "openblas");
-#else
-  o.Set("blas", "builtin");
-#endif
-  o.Set("threads", 1);
-  o.Set("version", OPTIM_VERSION);
-  o.Set("bestSimd", optim::kernels().isa);
-  o.Set("maxStates", static_cast<double>(optim::kMaxStates));
+// info(): what runs in this environment, told by the addon itself: the step kernels' instruction
+// set and whether they fuse multiply-adds, the linear algebra in use and its thread cap.
+napi_value Info(napi_env env, napi_callback_info) {
+  const Env* e = env_of(env);
+  napi_value o;
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "simd", string(env, e->table->isa));
+  napi_set_named_property(env, o, "fma", boolean(env, e->table->fma));
+  napi_set_named_property(env, o, "blas", string(env, e->openblas ? "openblas" : "builtin"));
+  napi_set_named_property(env, o, "openblasAvailable", boolean(env, optim::linalg::have_openblas()));
+  napi_set_named_property(env, o, "linalgIsa", string(env, e->linalg_avx2() ? "avx2" : "baseline"));
+  napi_set_named_property(env, o, "threads", number(env, e->openblas ? optim::linalg::blas_max_threads() : 1));
+  napi_set_named_property(env, o, "version", string(env, OPTIM_VERSION));
+  napi_set_named_property(env, o, "bestSimd", string(env, optim::kernels().isa));
+  napi_set_named_property(env, o, "maxStates", number(env, double(optim::kMaxStates)));
   return o;
 }
 
-Napi::Value InfoFn(const Napi::CallbackInfo& info) {
-  return Info(info.Env(), instance(info.Env())->table);
-}
-
-// setIsa(name): switch this environment's kernel set ('avx512' | 'avx2' | 'baseline' | 'best').
-// Returns false, changing nothing, when the CPU or the build lacks it.
-Napi::Value SetIsa(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "setIsa(name): name must be a string").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  const std::string name = info[0].As<Napi::String>().Utf8Value();
+// setIsa(name): this environment's instruction set for the step kernels and the built-in linear
+// algebra: 'avx512' | 'avx2' | 'baseline' | 'best'. False, changing nothing, when the CPU or the
+// build lacks it.
+napi_value SetIsa(napi_env env, napi_callback_info cbinfo) {
+  std::string name;
+  if (!read_name(env, cbinfo, "setIsa(name)", &name)) return nullptr;
   const KernelTable* t = name == "best" ? &optim::kernels() : optim::kernels_for(name.c_str());
-  if (!t) return Napi::Boolean::New(env, false);
-  instance(env)->table = t;
-  return Napi::Boolean::New(env, true);
+  if (!t) return boolean(env, false);
+  env_of(env)->table = t;
+  return boolean(env, true);
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+Env* initial_env() {
+  // OPTIM_BLAS=builtin at run time starts on the built-in linear algebra.
+  const char* blas = std::getenv("OPTIM_BLAS");
+  const bool builtin = blas && std::strcmp(blas, "builtin") == 0;
+  Env* e = new Env();
+  e->table = &optim::kernels();
+  e->openblas = optim::linalg::have_openblas() && !builtin;
+  return e;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
   napi_set_instance_data(
-      env, new Instance(),
-      [](napi_env, void* data, void*) { delete static_cast<Instance*>(data); }, nullptr);
+      env, initial_env(), [](napi_env, void* data, void*) { delete static_cast<Env*>(data); }, nullptr);
   std::vector<napi_property_descriptor> props;
   static std::string names[optim::kKernelCount];
   for (size_t i = 0; i < optim::kKernelCount; i++) {
@@ -600,15 +510,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     props.push_back({names[i].c_str(), nullptr, Step, nullptr, nullptr, nullptr, napi_enumerable,
                      reinterpret_cast<void*>(uintptr_t(i))});
   }
-  props.push_back({"prepare", nullptr, Prepare, nullptr, nullptr, nullptr, napi_enumerable, nullptr});
-  props.push_back({"kernelLayouts", nullptr, KernelLayouts, nullptr, nullptr, nullptr, napi_enumerable, nullptr});
+  const std::pair<const char*, napi_callback> fns[] = {
+      {"prepare", Prepare}, {"kernelLayouts", KernelLayouts}, {"info", Info}, {"setIsa", SetIsa}};
+  for (const auto& f : fns) {
+    props.push_back({f.first, nullptr, f.second, nullptr, nullptr, nullptr, napi_enumerable, nullptr});
+  }
   napi_define_properties(env, exports, props.size(), props.data());
-  exports.Set("info", Napi::Function::New(env, InfoFn, "info"));
-  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
   RegisterLinalg(env, exports);
   return exports;
 }
 
 }  // namespace
 
-NODE_API_MODULE(optim, Init)
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

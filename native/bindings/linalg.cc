@@ -5,8 +5,9 @@
 //   matmul(a, b, c, m, n, k, flags, alpha, beta)   gram(a, c, rows, cols, flags)
 //   cholesky(a, out, n)   choSolve(l, b, x, n, nrhs)   eigh(a, values, vectors, n)
 //   matmulAsync / choleskyAsync / choSolveAsync / eighAsync: same arguments, Promise<undefined>
-//   setBlas('openblas' | 'builtin' | 'best'), setLinalgIsa('avx2' | 'baseline' | 'best'),
-//   linalgInfo()
+//   setBlas('openblas' | 'builtin' | 'best')
+// The built-in kernels' instruction set follows the step kernels' (setIsa, addon.cc); info()
+// reports both.
 // `out` === `a` (cholesky) and `x` === `b` (choSolve) work in place; any other overlap between an
 // output and another operand is refused.
 //
@@ -26,16 +27,12 @@
 
 #include "../kernels/linalg.h"
 #include "../kernels/kernel_abi.h"
+#include "glue.h"
 
 namespace {
 
 namespace la = optim::linalg;
-
-// Per-environment settings (each worker thread has its own): which implementation runs.
-struct LinalgEnv {
-  bool openblas;
-  bool avx2;
-};
+using namespace optim::glue;
 
 enum class Op { Matmul, Gram, Cholesky, ChoSolve, Eigh };
 
@@ -148,31 +145,6 @@ void Job::run_typed() {
   }
 }
 
-std::string num(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-using ErrorCtor = napi_status (*)(napi_env, napi_value, napi_value, napi_value*);
-
-napi_value make_error(napi_env env, ErrorCtor ctor, const char* code, const std::string& msg) {
-  napi_value c, m, e = nullptr;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
-  napi_create_string_utf8(env, msg.c_str(), msg.size(), &m);
-  ctor(env, c, m, &e);
-  return e;
-}
-
-napi_value type_error(napi_env env, const std::string& msg) {
-  return make_error(env, napi_create_type_error, "ERR_OPTIM_ARG_TYPE", msg);
-}
-napi_value range_error(napi_env env, const std::string& msg) {
-  return make_error(env, napi_create_range_error, "ERR_OPTIM_ARG_VALUE", msg);
-}
-
 // The error a finished job reports, or nullptr.
 napi_value job_error(napi_env env, const Job& job) {
   const std::string fn = job.fn();
@@ -211,28 +183,6 @@ napi_value job_error(napi_env env, const Job& job) {
 
 // ---- argument checks: each returns false with a JavaScript exception pending ----
 
-bool fail(napi_env env, napi_value error) {
-  napi_throw(env, error);
-  return false;
-}
-
-const char* type_name(napi_typedarray_type t) {
-  switch (t) {
-    case napi_float32_array: return "Float32Array";
-    case napi_float64_array: return "Float64Array";
-    case napi_int8_array: return "Int8Array";
-    case napi_uint8_array: return "Uint8Array";
-    case napi_uint8_clamped_array: return "Uint8ClampedArray";
-    case napi_int16_array: return "Int16Array";
-    case napi_uint16_array: return "Uint16Array";
-    case napi_int32_array: return "Int32Array";
-    case napi_uint32_array: return "Uint32Array";
-    case napi_bigint64_array: return "BigInt64Array";
-    case napi_biguint64_array: return "BigUint64Array";
-    default: return "typed array";
-  }
-}
-
 // A Float32Array or Float64Array (the first operand fixes which, for the others).
 bool get_array(napi_env env, napi_value v, const std::string& fn, const char* name, Job& job,
                bool first) {
@@ -268,45 +218,6 @@ bool get_array(napi_env env, napi_value v, const std::string& fn, const char* na
     return fail(env, type_error(env, fn + ": " + name + " has no data (detached?)"));
   }
   job.operands[job.count++] = {name, v, data, length};
-  return true;
-}
-
-// A non-negative integer that is a safe JavaScript integer.
-bool get_dim(napi_env env, napi_value v, const std::string& fn, const char* name, size_t* out) {
-  napi_valuetype t;
-  double d = 0;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
-      napi_get_value_double(env, v, &d) != napi_ok) {
-    return fail(env, type_error(env, fn + ": " + name + " must be a number"));
-  }
-  if (!(d >= 0 && d <= 9007199254740991.0 && d == std::floor(d))) {
-    return fail(env, range_error(env, fn + ": " + name +
-                                          " must be a non-negative integer, got " + num(d)));
-  }
-  *out = size_t(d);
-  return true;
-}
-
-bool get_finite(napi_env env, napi_value v, const std::string& fn, const char* name, double* out) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
-      napi_get_value_double(env, v, out) != napi_ok) {
-    return fail(env, type_error(env, fn + ": " + name + " must be a number"));
-  }
-  if (!std::isfinite(*out)) {
-    return fail(env, range_error(env, fn + ": " + name + " must be finite, got " + num(*out)));
-  }
-  return true;
-}
-
-bool get_flags(napi_env env, napi_value v, const std::string& fn, uint32_t all, uint32_t* out) {
-  size_t f = 0;
-  if (!get_dim(env, v, fn, "flags", &f)) return false;
-  if (f & ~size_t(all)) {
-    return fail(env, range_error(env, fn + ": flags must be a bitmask within " +
-                                          std::to_string(all) + ", got " + std::to_string(f)));
-  }
-  *out = uint32_t(f);
   return true;
 }
 
@@ -352,12 +263,12 @@ bool parse_matmul(napi_env env, napi_value* argv, Job& job) {
   if (!get_array(env, argv[0], fn, "a", job, true)) return false;
   if (!get_array(env, argv[1], fn, "b", job, false)) return false;
   if (!get_array(env, argv[2], fn, "c", job, false)) return false;
-  if (!get_dim(env, argv[3], fn, "m", &job.m)) return false;
-  if (!get_dim(env, argv[4], fn, "n", &job.n)) return false;
-  if (!get_dim(env, argv[5], fn, "k", &job.k)) return false;
-  if (!get_flags(env, argv[6], fn, 3, &flags)) return false;
-  if (!get_finite(env, argv[7], fn, "alpha", &job.alpha)) return false;
-  if (!get_finite(env, argv[8], fn, "beta", &job.beta)) return false;
+  if (!read_dim(env, argv[3], fn, "m", &job.m)) return false;
+  if (!read_dim(env, argv[4], fn, "n", &job.n)) return false;
+  if (!read_dim(env, argv[5], fn, "k", &job.k)) return false;
+  if (!read_flags(env, argv[6], fn, 3, &flags)) return false;
+  if (!read_finite(env, argv[7], fn, "alpha", &job.alpha)) return false;
+  if (!read_finite(env, argv[8], fn, "beta", &job.beta)) return false;
   job.ta = flags & 1;
   job.tb = flags & 2;
   size_t mk, kn, mn;
@@ -377,9 +288,9 @@ bool parse_gram(napi_env env, napi_value* argv, Job& job) {
   size_t rows = 0, cols = 0;
   if (!get_array(env, argv[0], fn, "a", job, true)) return false;
   if (!get_array(env, argv[1], fn, "c", job, false)) return false;
-  if (!get_dim(env, argv[2], fn, "rows", &rows)) return false;
-  if (!get_dim(env, argv[3], fn, "cols", &cols)) return false;
-  if (!get_flags(env, argv[4], fn, 1, &flags)) return false;
+  if (!read_dim(env, argv[2], fn, "rows", &rows)) return false;
+  if (!read_dim(env, argv[3], fn, "cols", &cols)) return false;
+  if (!read_flags(env, argv[4], fn, 1, &flags)) return false;
   job.ta = flags & 1;
   job.m = rows;
   job.k = cols;
@@ -395,7 +306,7 @@ bool parse_cholesky(napi_env env, napi_value* argv, Job& job) {
   const std::string fn = job.fn();
   if (!get_array(env, argv[0], fn, "a", job, true)) return false;
   if (!get_array(env, argv[1], fn, "out", job, false)) return false;
-  if (!get_dim(env, argv[2], fn, "n", &job.n)) return false;
+  if (!read_dim(env, argv[2], fn, "n", &job.n)) return false;
   size_t nn;
   if (!product(env, fn, job.n, job.n, &nn) ||
       !expect_length(env, fn, job.operands[0], nn, "n*n") ||
@@ -411,8 +322,8 @@ bool parse_cho_solve(napi_env env, napi_value* argv, Job& job) {
   if (!get_array(env, argv[0], fn, "L", job, true)) return false;
   if (!get_array(env, argv[1], fn, "b", job, false)) return false;
   if (!get_array(env, argv[2], fn, "x", job, false)) return false;
-  if (!get_dim(env, argv[3], fn, "n", &job.n)) return false;
-  if (!get_dim(env, argv[4], fn, "nrhs", &job.nrhs)) return false;
+  if (!read_dim(env, argv[3], fn, "n", &job.n)) return false;
+  if (!read_dim(env, argv[4], fn, "nrhs", &job.nrhs)) return false;
   size_t nn, nb;
   if (!product(env, fn, job.n, job.n, &nn) || !product(env, fn, job.n, job.nrhs, &nb) ||
       !expect_length(env, fn, job.operands[0], nn, "n*n") ||
@@ -429,7 +340,7 @@ bool parse_eigh(napi_env env, napi_value* argv, Job& job) {
   if (!get_array(env, argv[0], fn, "a", job, true)) return false;
   if (!get_array(env, argv[1], fn, "values", job, false)) return false;
   if (!get_array(env, argv[2], fn, "vectors", job, false)) return false;
-  if (!get_dim(env, argv[3], fn, "n", &job.n)) return false;
+  if (!read_dim(env, argv[3], fn, "n", &job.n)) return false;
   size_t nn;
   return product(env, fn, job.n, job.n, &nn) &&
          expect_length(env, fn, job.operands[0], nn, "n*n") &&
@@ -470,18 +381,7 @@ bool refuse_resizable(napi_env env, napi_value v, const std::string& fn, size_t 
   }
   bool is_ab = false;
   napi_is_arraybuffer(env, buffer, &is_ab);
-  if (!is_ab) return true;  // a SharedArrayBuffer
-  napi_value r;
-  bool resizable = false;
-  if (napi_get_named_property(env, buffer, "resizable", &r) != napi_ok ||
-      napi_get_value_bool(env, r, &resizable) != napi_ok) {
-    napi_value ex;
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) napi_get_and_clear_last_exception(env, &ex);
-    return true;
-  }
-  if (!resizable) return true;
+  if (!is_ab || !is_resizable(env, buffer)) return true;  // a SharedArrayBuffer only grows
   return fail(env, type_error(env, fn + ": argument " + std::to_string(index) +
                                        " is backed by a resizable ArrayBuffer, which could "
                                        "shrink while the call runs; use a fixed-length buffer "
@@ -634,8 +534,7 @@ napi_value Call(napi_env env, napi_callback_info cbinfo) {
   const OpInfo& info = kOps[OP];
   napi_value argv[9];
   size_t argc = 9;
-  void* data = nullptr;
-  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data) != napi_ok) return nullptr;
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
   const std::string fn = op_name(info.op, ASYNC);
   if (argc != info.argc) {
     napi_throw(env, type_error(env, fn + info.signature + " takes " + std::to_string(info.argc) +
@@ -647,11 +546,10 @@ napi_value Call(napi_env env, napi_callback_info cbinfo) {
       if (!refuse_resizable(env, argv[i], fn, i)) return nullptr;
     }
   }
-  const LinalgEnv* le = static_cast<const LinalgEnv*>(data);
   Job job;
   job.op = info.op;
   job.async = ASYNC;
-  job.ctx = {le->openblas, le->avx2};
+  job.ctx = env_of(env)->ctx();
   if (!info.parse(env, argv, job)) return nullptr;
   if (ASYNC) return queue(env, std::move(job));
   job.run();
@@ -659,102 +557,34 @@ napi_value Call(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
-bool read_string(napi_env env, napi_callback_info cbinfo, const char* usage, std::string* out,
-                 void** data) {
-  napi_value argv[1];
-  size_t argc = 1;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, data);
-  napi_valuetype t;
-  char buf[32];
-  size_t len = 0;
-  if (argc != 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string ||
-      napi_get_value_string_utf8(env, argv[0], buf, sizeof buf, &len) != napi_ok) {
-    napi_throw(env, type_error(env, std::string(usage) + ": name must be a string"));
-    return false;
-  }
-  *out = std::string(buf, len);
-  return true;
-}
-
-napi_value boolean(napi_env env, bool b) {
-  napi_value v;
-  napi_get_boolean(env, b, &v);
-  return v;
-}
-
 // setBlas(name): 'openblas' | 'builtin' | 'best' for this environment; false (changing nothing)
 // when the build has no OpenBLAS or the name is unknown.
 napi_value SetBlas(napi_env env, napi_callback_info cbinfo) {
   std::string name;
-  void* data = nullptr;
-  if (!read_string(env, cbinfo, "setBlas(name)", &name, &data)) return nullptr;
-  LinalgEnv* le = static_cast<LinalgEnv*>(data);
-  if (name == "builtin") le->openblas = false;
-  else if ((name == "openblas" || name == "best") && la::have_openblas()) le->openblas = true;
-  else if (name == "best") le->openblas = false;
+  if (!read_name(env, cbinfo, "setBlas(name)", &name)) return nullptr;
+  Env* e = env_of(env);
+  if (name == "builtin") e->openblas = false;
+  else if ((name == "openblas" || name == "best") && la::have_openblas()) e->openblas = true;
+  else if (name == "best") e->openblas = false;
   else return boolean(env, false);
   return boolean(env, true);
-}
-
-// setLinalgIsa(name): 'avx2' | 'baseline' | 'best' for the built-in kernels of this environment;
-// false (changing nothing) when the CPU lacks it or the name is unknown.
-napi_value SetLinalgIsa(napi_env env, napi_callback_info cbinfo) {
-  std::string name;
-  void* data = nullptr;
-  if (!read_string(env, cbinfo, "setLinalgIsa(name)", &name, &data)) return nullptr;
-  LinalgEnv* le = static_cast<LinalgEnv*>(data);
-  if (name == "baseline") le->avx2 = false;
-  else if ((name == "avx2" || name == "best") && la::cpu_has_avx2()) le->avx2 = true;
-  else if (name == "best") le->avx2 = false;
-  else return boolean(env, false);
-  return boolean(env, true);
-}
-
-napi_value LinalgInfo(napi_env env, napi_callback_info cbinfo) {
-  void* data = nullptr;
-  napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
-  const LinalgEnv* le = static_cast<const LinalgEnv*>(data);
-  napi_value o, v;
-  napi_create_object(env, &o);
-  napi_create_string_utf8(env, le->openblas ? "openblas" : "builtin", NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, o, "blas", v);
-  napi_create_string_utf8(env, le->avx2 ? "avx2" : "baseline", NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, o, "isa", v);
-  napi_set_named_property(env, o, "openblasAvailable", boolean(env, la::have_openblas()));
-  napi_create_int32(env, le->openblas ? la::blas_max_threads() : 1, &v);
-  napi_set_named_property(env, o, "threads", v);
-  return o;
-}
-
-LinalgEnv* initial_settings() {
-  // The kernel set the step kernels chose (OPTIM_ISA may cap it) decides the built-in ISA;
-  // OPTIM_BLAS=builtin at run time starts on the built-in kernels.
-  const char* isa = optim::kernels().isa;
-  const bool wide = std::strcmp(isa, "avx2") == 0 || std::strcmp(isa, "avx512") == 0;
-  const char* blas = std::getenv("OPTIM_BLAS");
-  const bool builtin = blas && std::strcmp(blas, "builtin") == 0;
-  return new LinalgEnv{la::have_openblas() && !builtin, wide && la::cpu_has_avx2()};
 }
 
 }  // namespace
 
 void RegisterLinalg(napi_env env, napi_value exports) {
-  LinalgEnv* le = initial_settings();
-  napi_add_env_cleanup_hook(env, [](void* p) { delete static_cast<LinalgEnv*>(p); }, le);
   const napi_property_attributes attr = napi_enumerable;
   const napi_property_descriptor props[] = {
-      {"matmul", nullptr, Call<0, false>, nullptr, nullptr, nullptr, attr, le},
-      {"matmulAsync", nullptr, Call<0, true>, nullptr, nullptr, nullptr, attr, le},
-      {"gram", nullptr, Call<1, false>, nullptr, nullptr, nullptr, attr, le},
-      {"cholesky", nullptr, Call<2, false>, nullptr, nullptr, nullptr, attr, le},
-      {"choleskyAsync", nullptr, Call<2, true>, nullptr, nullptr, nullptr, attr, le},
-      {"choSolve", nullptr, Call<3, false>, nullptr, nullptr, nullptr, attr, le},
-      {"choSolveAsync", nullptr, Call<3, true>, nullptr, nullptr, nullptr, attr, le},
-      {"eigh", nullptr, Call<4, false>, nullptr, nullptr, nullptr, attr, le},
-      {"eighAsync", nullptr, Call<4, true>, nullptr, nullptr, nullptr, attr, le},
-      {"setBlas", nullptr, SetBlas, nullptr, nullptr, nullptr, attr, le},
-      {"setLinalgIsa", nullptr, SetLinalgIsa, nullptr, nullptr, nullptr, attr, le},
-      {"linalgInfo", nullptr, LinalgInfo, nullptr, nullptr, nullptr, attr, le},
+      {"matmul", nullptr, Call<0, false>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"matmulAsync", nullptr, Call<0, true>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"gram", nullptr, Call<1, false>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"cholesky", nullptr, Call<2, false>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"choleskyAsync", nullptr, Call<2, true>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"choSolve", nullptr, Call<3, false>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"choSolveAsync", nullptr, Call<3, true>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"eigh", nullptr, Call<4, false>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"eighAsync", nullptr, Call<4, true>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"setBlas", nullptr, SetBlas, nullptr, nullptr, nullptr, attr, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 }

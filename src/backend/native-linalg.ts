@@ -2,7 +2,7 @@
  * The linear algebra kernels of the native backend: thin wrappers over the addon's exports
  * (native/bindings/linalg.cc) that turn its plain errors into optim's classes.
  */
-import { CholeskyError, OptimRangeError, OptimTypeError } from '../errors.js';
+import { fromNative as translate } from './native-errors.js';
 import type { Backend, FloatArray } from './types.js';
 
 /** The addon's linear algebra exports. flags: 1 = transA, 2 = transB. */
@@ -20,22 +20,11 @@ export interface NativeLinalgAddon {
   eighAsync(a: FloatArray, values: FloatArray, vectors: FloatArray, n: number): Promise<void>;
   /** This environment's implementation: 'best' = OpenBLAS when the build has it. False if unavailable. */
   setBlas(name: 'openblas' | 'builtin' | 'best'): boolean;
-  /** The built-in kernels' instruction set. False if the CPU lacks it. */
-  setLinalgIsa(name: 'avx2' | 'baseline' | 'best'): boolean;
-  linalgInfo(): { blas: 'openblas' | 'builtin'; isa: 'avx2' | 'baseline'; openblasAvailable: boolean; threads: number };
 }
 
 type LinalgMethods = Pick<Backend,
   'gemm' | 'syrk' | 'potrf' | 'potrs' | 'syevd' | 'gemmAsync' | 'potrfAsync' | 'potrsAsync' | 'syevdAsync'>;
 
-function translate(e: unknown): unknown {
-  if (e instanceof Error && (e as { code?: unknown }).code === 'ERR_OPTIM_NOT_POSITIVE_DEFINITE') {
-    return new CholeskyError(e.message, Number((e as { pivot?: unknown }).pivot));
-  }
-  if (e instanceof RangeError) return new OptimRangeError(e.message);
-  if (e instanceof TypeError) return new OptimTypeError(e.message);
-  return e;
-}
 
 function sync<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
   return (...args) => {

@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { OptimRangeError, OptimTypeError } from '../errors.js';
+import { OptimTypeError } from '../errors.js';
+import { fromNative as translate } from './native-errors.js';
 import type { Backend, BackendInfo, PreparedList, TensorList } from './types.js';
 import { nativeLinalg } from './native-linalg.js';
 import type { NativeLinalgAddon } from './native-linalg.js';
@@ -22,7 +23,12 @@ export interface NativeAddon extends Pick<Backend, 'prepare'> {
   /** One per registered kernel, named `<name>Step`. */
   [step: `${string}Step`]: NativeStep;
   kernelLayouts(): Record<string, NativeLayout>;
-  info(): { simd: BackendInfo['simd']; fma: boolean; blas: BackendInfo['blas']; threads: number; version: string; bestSimd: string; maxStates: number };
+  /** What runs in this environment (the step kernels' ISA, the linear algebra in use, ...). */
+  info(): {
+    simd: BackendInfo['simd']; fma: boolean; blas: 'openblas' | 'builtin'; openblasAvailable: boolean;
+    linalgIsa: 'avx2' | 'baseline'; threads: number; version: string; bestSimd: string; maxStates: number;
+  };
+  /** This environment's instruction set, for the step kernels and the built-in linear algebra. */
   setIsa(name: 'avx512' | 'avx2' | 'baseline' | 'best'): boolean;
 }
 
@@ -45,23 +51,13 @@ function packageRoot(): string {
   }
 }
 
-/** The addon throws plain TypeError/RangeError; callers get optim's own subclasses. */
-function translate(e: unknown): unknown {
-  if (e instanceof RangeError) return new OptimRangeError(e.message);
-  if (e instanceof TypeError) return new OptimTypeError(e.message);
-  return e;
-}
 
 function makeBackend(addon: NativeAddon): Backend {
   return {
     name: 'native',
     info(): BackendInfo {
-      const i = addon.info();
-      // The BLAS in use and its thread cap can change at run time (setBlas, OPTIM_BLAS).
-      const la = (addon as unknown as { linalgInfo?: () => { blas: 'openblas' | 'builtin'; threads: number } }).linalgInfo?.();
-      return {
-        backend: 'native', simd: i.simd, fma: i.fma, blas: la?.blas ?? i.blas, threads: la?.threads ?? i.threads, version: i.version,
-      };
+      const { simd, fma, blas, threads, version } = addon.info();
+      return { backend: 'native', simd, fma, blas, threads, version };
     },
     prepare(list, stride) {
       try {

@@ -1,13 +1,15 @@
 /**
  * Helpers for the linear algebra tests: the native implementations to cover (OpenBLAS, built-in
- * AVX2, built-in baseline) and matrix utilities.
+ * AVX2, built-in baseline; the built-in kernels' ISA is the addon's one setting, setIsa) and matrix
+ * utilities.
  */
 import { loadNative } from '../../src/backend/native.js';
 import type { NativeLinalgAddon } from '../../src/backend/native-linalg.js';
+import type { NativeAddon } from '../../src/backend/native.js';
 import type { FloatArray } from '../../src/backend/types.js';
 
 const native = loadNative();
-export const linalgAddon = native.addon as unknown as NativeLinalgAddon | undefined;
+export const linalgAddon = native.addon as unknown as (NativeLinalgAddon & NativeAddon) | undefined;
 
 export interface NativePath {
   name: string;
@@ -20,12 +22,11 @@ export const nativePaths: NativePath[] = (() => {
   const a = linalgAddon;
   if (!a) return [];
   const paths: NativePath[] = [];
-  const info = a.linalgInfo();
-  if (info.openblasAvailable) paths.push({ name: 'openblas', blas: 'openblas', isa: 'avx2' });
-  if (a.setLinalgIsa('avx2')) paths.push({ name: 'builtin-avx2', blas: 'builtin', isa: 'avx2' });
+  if (a.info().openblasAvailable) paths.push({ name: 'openblas', blas: 'openblas', isa: 'avx2' });
+  if (a.setIsa('avx2')) paths.push({ name: 'builtin-avx2', blas: 'builtin', isa: 'avx2' });
   paths.push({ name: 'builtin-baseline', blas: 'builtin', isa: 'baseline' });
   a.setBlas('best');
-  a.setLinalgIsa('best');
+  a.setIsa('best');
   return paths;
 })();
 
@@ -34,7 +35,7 @@ export function useNativePath(path: NativePath | undefined): void {
   const a = linalgAddon;
   if (!a) return;
   a.setBlas(path ? path.blas : 'best');
-  a.setLinalgIsa(path ? path.isa : 'best');
+  a.setIsa(path ? path.isa : 'best');
 }
 
 export function mulberry32(seed: number): () => number {
