@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // `npm run bench`: one run of every measurement, printed as Markdown and written to
-// bench/results/latest.{md,json} plus a timestamped copy. Needs dist/ (npm run build:ts).
+// bench/results/latest.{md,json} (earlier reports live in git history, not as files). Needs dist/ (npm run build:ts).
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
@@ -68,15 +68,14 @@ async function main() {
 
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const stamp = env.date.replace(/[:.]/g, '-');
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  for (const [name, body] of [[`${stamp}.md`, md], [`${stamp}.json`, json], ['latest.md', md], ['latest.json', json]]) {
+  for (const [name, body] of [['latest.md', md], ['latest.json', json]]) {
     const file = path.join(dir, name);
     fs.writeFileSync(`${file}.tmp`, body);
     fs.renameSync(`${file}.tmp`, file);
   }
   process.stdout.write(md);
-  log(`bench: wrote bench/results/latest.md, latest.json and ${stamp}.{md,json}`);
+  log('bench: wrote bench/results/latest.md and latest.json');
 }
 
 main().catch((e) => {

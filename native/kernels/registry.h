@@ -5,7 +5,7 @@
 // Included plainly, this defines the list. Included by isa_table.inc with OPTIM_KERNEL_BODIES
 // defined (inside an ISA's namespace and target region), it brings in the algorithms' loops.
 #ifndef OPTIM_KERNELS
-#define OPTIM_KERNELS(X) X(sgd) X(adagrad) X(rmsprop) X(adam) X(nadam) X(radam) X(adamax)
+#define OPTIM_KERNELS(X) X(sgd) X(sgdLookahead) X(adagrad) X(rmsprop) X(adam) X(nadam) X(radam) X(adamax)
 
 #define OPTIM_COUNT_ONE(name) +1
 namespace optim {
@@ -17,6 +17,7 @@ constexpr size_t kKernelCount = 0 OPTIM_KERNELS(OPTIM_COUNT_ONE);
 #ifdef OPTIM_KERNEL_BODIES
 #undef OPTIM_KERNEL_BODIES
 #include "sgd.h"
+#include "sgdLookahead.h"
 #include "adagrad.h"
 #include "rmsprop.h"
 #include "adam.h"

@@ -81,14 +81,16 @@ export interface LoadReport {
 export interface OptimizerSpec<G extends GroupBase> {
   /** Class name, for messages. */
   readonly name: string;
-  /** The step kernel; its descriptor gives the state buffers and their layout. */
+  /**
+   * The step kernel; its descriptor gives the state buffers and their layout. An algorithm with
+   * several forms lists the others in `alternates` and picks one per group (`kernelFor`).
+   */
   readonly kernel: AnyKernel;
+  readonly alternates?: readonly AnyKernel[];
   /** Every option with its default (`undefined` for a required one). */
   readonly defaults: Readonly<Omit<G, 'params'>>;
   /** Counters kept per parameter (`step`, ...); they must be equal within one backend call. */
   readonly counters: readonly string[];
-  /** Buffers kept outside the kernel (SGD's look-ahead velocity), for the state dict. */
-  readonly extraBuffers?: readonly string[];
 }
 
 /** One backend call: the prepared tensor list and the states of its tensors, in list order. */
@@ -105,6 +107,9 @@ interface Call {
  */
 interface Plan {
   readonly backend: Backend;
+  readonly kernel: AnyKernel;
+  /** The kernel's scalars, refilled before each call. */
+  readonly scalars: Float64Array;
   readonly group: GroupBase;
   readonly paramsRef: Param[];
   readonly params: Param[];
@@ -140,8 +145,9 @@ export abstract class Optimizer<G extends GroupBase> {
   private skipped = 0;
   /** What this step created (new states, buffers, first lengths), undone if the step is refused. */
   private readonly created: Array<{ param: Param; key?: string; length?: boolean }> = [];
+  /** Values this step overwrote before its update (the look-ahead move), restored by `rollback`. */
+  private readonly undo: Array<() => void> = [];
   private plans: Array<Plan | undefined> = [];
-  private readonly scalarBuf: Float64Array;
   private readonly spec: OptimizerSpec<G>;
   private readonly optionKeys: readonly string[];
   /** Every buffer a saved state may hold, and those it must hold (the kernel's unconditional ones). */
@@ -151,9 +157,11 @@ export abstract class Optimizer<G extends GroupBase> {
   protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>) {
     this.spec = spec;
     this.optionKeys = Object.keys(spec.defaults);
-    this.scalarBuf = new Float64Array(spec.kernel.nScalars);
-    this.buffers = [...spec.kernel.buffers, ...(spec.extraBuffers ?? [])];
-    this.requiredBuffers = spec.kernel.state.filter((b) => b.when === undefined).map((b) => b.name);
+    const kernels = [spec.kernel, ...(spec.alternates ?? [])];
+    this.buffers = [...new Set(kernels.flatMap((k) => k.buffers))];
+    // A saved state must hold the buffers every form of the algorithm always keeps.
+    const always = (k: AnyKernel) => k.state.filter((b) => b.when === undefined).map((b) => b.name);
+    this.requiredBuffers = kernels.map(always).reduce((a, b) => a.filter((x) => b.includes(x)));
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new OptimTypeError(`${spec.name}(params, options): options must be an object, got ${describe(options)}`);
     }
@@ -221,18 +229,66 @@ export abstract class Optimizer<G extends GroupBase> {
    * nothing changed, or (`'ignore'`) an update like any other.
    */
   step<L = number>(closure?: () => L): L | undefined {
-    let loss: L | undefined;
-    if (closure !== undefined) {
-      if (typeof closure !== 'function') {
-        throw new OptimTypeError(`${this.spec.name}.step(closure): closure must be a function, got ${describe(closure)}`);
-      }
-      loss = closure();
+    if (closure !== undefined && typeof closure !== 'function') {
+      throw new OptimTypeError(`${this.spec.name}.step(closure): closure must be a function, got ${describe(closure)}`);
     }
+    this.created.length = 0;
+    this.undo.length = 0;
+    const backend = getBackend();
+    let loss: L | undefined;
+    const ahead = this.moveAhead(backend, closure !== undefined);
+    try {
+      if (closure !== undefined) loss = closure();
+    } catch (e) {
+      if (ahead) this.rollback();
+      throw e;
+    }
+    this.preparePlans(backend);
+    const plans = this.plans as Plan[];
+    const groups = this.paramGroups;
+    // The gradient scan: inside the update's own call when the step is one call; otherwise every
+    // call is scanned first (CHECK_ONLY), so no call writes before all gradients are known finite.
+    let check = 0;
+    if (this.nonFinite !== 'ignore') {
+      let calls = 0;
+      for (let i = 0; i < groups.length; i++) calls += plans[i].calls.length;
+      if (calls === 1) {
+        check = CHECK_FINITE;
+      } else {
+        for (let i = 0; i < groups.length; i++) {
+          const plan = plans[i];
+          for (const call of plan.calls) {
+            const bad = backend.step(plan.kernel, call.list, plan.scalars, plan.flags | call.extraFlags | CHECK_FINITE | CHECK_ONLY);
+            if (bad !== undefined) return this.refuse(call.params[bad], loss);
+          }
+        }
+      }
+    }
+    for (let i = 0; i < groups.length; i++) {
+      const group = groups[i];
+      const plan = plans[i];
+      const calls = plan.calls;
+      for (let c = 0; c < calls.length; c++) {
+        const call = calls[c];
+        const scalars = plan.scalars;
+        const flags = plan.flags | call.extraFlags | this.fillScalars(group, plan.flags, call.states[0], scalars);
+        const bad = backend.step(plan.kernel, call.list, scalars, flags | check);
+        if (bad !== undefined) return this.refuse(call.params[bad], loss);
+        this.commit(call.states);
+      }
+      if (plan.oneShot) plans[i] = undefined as unknown as Plan;
+    }
+    return loss;
+  }
+
+  /**
+   * Validates every group and brings its prepared calls up to date: every hyperparameter at every
+   * step (cheap); the parameters in full only when a group's calls are no longer current.
+   */
+  private preparePlans(backend: Backend): void {
     const groups = this.paramGroups;
     const plans = this.plans;
     if (plans.length !== groups.length) plans.length = groups.length;
-    this.created.length = 0;
-    const backend = getBackend();
     let stale = false;
     for (let i = 0; i < groups.length; i++) {
       const group = groups[i];
@@ -240,12 +296,14 @@ export abstract class Optimizer<G extends GroupBase> {
         throw new OptimTypeError(`${this.spec.name}.step(): paramGroups[${i}] must be an object, got ${describe(group)}`);
       }
       this.checkHyper(group, i);
+      const kernel = this.kernelFor(group);
       const flags = this.flagsOf(group);
       const plan = plans[i];
       if (
         plan === undefined ||
         plan.backend !== backend ||
         plan.group !== group ||
+        plan.kernel !== kernel ||
         plan.flags !== flags ||
         !planCurrent(plan, group)
       ) {
@@ -260,40 +318,38 @@ export abstract class Optimizer<G extends GroupBase> {
         if (plans[i] === undefined) plans[i] = this.buildPlan(groups[i], backend);
       }
     }
-    const kernel = this.spec.kernel;
-    const scalars = this.scalarBuf;
-    // The gradient scan: inside the update's own call when the step is one call; otherwise every
-    // call is scanned first (CHECK_ONLY), so no call writes before all gradients are known finite.
-    let check = 0;
-    if (this.nonFinite !== 'ignore') {
-      let calls = 0;
-      for (let i = 0; i < groups.length; i++) calls += (plans[i] as Plan).calls.length;
-      if (calls === 1) {
-        check = CHECK_FINITE;
-      } else {
-        for (let i = 0; i < groups.length; i++) {
-          const plan = plans[i] as Plan;
-          for (const call of plan.calls) {
-            const bad = backend.step(kernel, call.list, scalars, plan.flags | call.extraFlags | CHECK_FINITE | CHECK_ONLY);
-            if (bad !== undefined) return this.refuse(call.params[bad], loss);
-          }
-        }
-      }
+  }
+
+  /**
+   * The look-ahead phase of kernels that take the gradient at a moved point (a descriptor with an
+   * `ahead` flag, such as SGD's look-ahead form): before the closure runs, one call with that
+   * flag moves each such group's params there. Their values before are kept, so a refused step
+   * (or a closure that throws) puts them back exactly. Returns whether anything moved.
+   */
+  private moveAhead(backend: Backend, hasClosure: boolean): boolean {
+    const groups = this.paramGroups;
+    if (!groups.some((g) => g !== null && typeof g === 'object' && this.kernelFor(g).flag.ahead !== undefined)) return false;
+    if (!hasClosure) {
+      throw new OptimTypeError(
+        `${this.spec.name}.step(closure): this form takes the gradient at a look-ahead point; pass a closure that fills the grads there and returns the loss`,
+      );
     }
+    this.preparePlans(backend);
+    const plans = this.plans as Plan[];
     for (let i = 0; i < groups.length; i++) {
-      const group = groups[i];
-      const plan = plans[i] as Plan;
-      const calls = plan.calls;
-      for (let c = 0; c < calls.length; c++) {
-        const call = calls[c];
-        const flags = plan.flags | call.extraFlags | this.fillScalars(group, plan.flags, call.states[0], scalars);
-        const bad = backend.step(kernel, call.list, scalars, flags | check);
-        if (bad !== undefined) return this.refuse(call.params[bad], loss);
-        this.commit(call.states);
+      const plan = plans[i];
+      const bit = plan.kernel.flag.ahead as number | undefined;
+      if (bit === undefined) continue;
+      for (const call of plan.calls) {
+        for (const p of call.params) {
+          const before = p.data.slice();
+          this.undo.push(() => p.data.set(before));
+        }
+        this.fillScalars(groups[i], plan.flags, call.states[0], plan.scalars);
+        backend.step(plan.kernel, call.list, plan.scalars, plan.flags | bit);
       }
-      if (plan.oneShot) plans[i] = undefined;
     }
-    return loss;
+    return true;
   }
 
   /** Steps skipped so far for a non-finite gradient (`nonFinite: 'skip'`); saved by stateDict. */
@@ -337,6 +393,8 @@ export abstract class Optimizer<G extends GroupBase> {
    * at the next step). A step that created nothing keeps them, so repeated skips cost no rebuild.
    */
   protected rollback(): void {
+    for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]();
+    this.undo.length = 0;
     if (this.created.length === 0) return;
     for (let i = this.created.length - 1; i >= 0; i--) {
       const { param, key, length } = this.created[i];
@@ -429,9 +487,9 @@ export abstract class Optimizer<G extends GroupBase> {
   protected abstract checkHyper(group: G, where: Where): void;
   /** The kernel flags a group's options select. */
   protected abstract flagsOf(group: G): number;
-  /** The state buffers the kernel takes for these flags, in its order. */
-  protected bufferNames(flags: number): readonly string[] {
-    return this.spec.kernel.stateNames(flags);
+  /** The kernel a group steps with: the spec's, or one of its alternates. */
+  protected kernelFor(_group: G): AnyKernel {
+    return this.spec.kernel;
   }
   /**
    * Fills the scalars for one call from the group and the state shared by the call's tensors
@@ -559,8 +617,9 @@ export abstract class Optimizer<G extends GroupBase> {
 
   /** Creates missing state, then groups the tensors into calls by dtype and shared counters. */
   private buildPlan(group: G, backend: Backend): Plan {
+    const kernel = this.kernelFor(group);
     const flags = this.flagsOf(group);
-    const names = this.bufferNames(flags);
+    const names = kernel.stateNames(flags);
     const byKey = new Map<string, { list: FloatArray[]; params: Param[]; states: ParamState[]; extraFlags: number }>();
     let oneShot = false;
     const arenas = this.allocateArenas(group, names);
@@ -597,13 +656,15 @@ export abstract class Optimizer<G extends GroupBase> {
       call.params.push(p);
       call.states.push(st);
     }
-    const stride = this.spec.kernel.stride(flags);
+    const stride = kernel.stride(flags);
     const calls: Call[] = [];
     for (const { list, params, states, extraFlags } of byKey.values()) {
       calls.push({ list: backend.prepare(list, stride), params, states, extraFlags });
     }
     return {
       backend,
+      kernel,
+      scalars: new Float64Array(kernel.nScalars),
       group,
       paramsRef: group.params,
       params: [...group.params],

@@ -1,9 +1,8 @@
 import { defineKernel } from '../backend/kernel.js';
-import { firstNonFinite } from '../backend/types.js';
+import type { AnyKernel } from '../backend/kernel.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
-import type { Param } from '../param.js';
 import { checkBoolean, checkFinite, checkNonNegative, OPTIONS, path } from './validate.js';
 import type { Where } from './validate.js';
 
@@ -50,7 +49,39 @@ export const SGD_KERNEL = defineKernel({
   },
 });
 
+/**
+ * The look-ahead form's kernel (native/kernels/sgdLookahead.h). State: velocity. With `ahead`,
+ * it moves p to the look-ahead point before the closure; then the update, from x = θ + μv and the
+ * gradient g there:
+ *
+ * ```
+ * ahead: p = fma(μ, v, p)
+ * d = g;  wd: d = fma(wd, x, d);  v' = fma(negLr, d, μ·v);  p = (x − μ·v) + v'
+ * ```
+ */
+export const SGD_LOOKAHEAD_KERNEL = defineKernel({
+  name: 'sgdLookahead',
+  scalars: ['wd', 'momentum', 'negLr'],
+  flags: ['wd', 'ahead'],
+  state: [{ name: 'velocity' }],
+  reference(p, g, [v], s, on) {
+    const { wd, momentum, negLr } = s;
+    if (on.ahead) {
+      for (let i = 0; i < p.length; i++) p[i] = momentum * v[i] + p[i];
+      return;
+    }
+    for (let i = 0; i < p.length; i++) {
+      let d = g[i];
+      if (on.wd) d = wd * p[i] + d;
+      const prev = momentum * v[i];
+      v[i] = negLr * d + prev;
+      p[i] = p[i] - prev + v[i];
+    }
+  },
+});
+
 const K = SGD_KERNEL;
+const L = SGD_LOOKAHEAD_KERNEL;
 
 const SPEC: OptimizerSpec<SGDGroup> = {
   name: 'SGD',
@@ -66,7 +97,7 @@ const SPEC: OptimizerSpec<SGDGroup> = {
     lookahead: false,
   },
   counters: [],
-  extraBuffers: ['velocity'],
+  alternates: [SGD_LOOKAHEAD_KERNEL],
 };
 
 /**
@@ -97,9 +128,10 @@ const SPEC: OptimizerSpec<SGDGroup> = {
  * ```
  *
  * `step(closure)` moves the params to the look-ahead point, calls the closure (which fills the
- * grads there), then applies the update; state `velocity` starts at zero. The two forms are the
- * same method in different coordinates; the look-ahead one runs in TypeScript on either backend
- * (its arithmetic is three axpys) and exists to compare against the textbook.
+ * grads there), then applies the update (its own kernel, SGD_LOOKAHEAD_KERNEL); state `velocity`
+ * starts at zero. A refused step, or a closure that throws, puts the params back exactly. The two
+ * forms are the same method in different coordinates; the look-ahead one exists to compare
+ * against the textbook.
  */
 export class SGD extends Optimizer<SGDGroup> {
   constructor(params: ParamsInput<SGDOptions>, options: SGDOptions & OptimizerOptions = {}) {
@@ -140,84 +172,12 @@ export class SGD extends Optimizer<SGDGroup> {
     }
   }
 
-  /**
-   * With `lookahead` groups: moves them to θ + μv, calls the closure, then updates them; the
-   * other groups step as usual (after the same closure call).
-   */
-  override step<L = number>(closure?: () => L): L | undefined {
-    const ahead = this.paramGroups.filter((g) => g !== null && typeof g === 'object' && g.lookahead === true);
-    if (ahead.length === 0) return super.step(closure);
-    if (typeof closure !== 'function') {
-      throw new OptimTypeError('SGD.step(closure): lookahead needs a closure that fills the grads at the look-ahead point and returns the loss');
-    }
-    this.paramGroups.forEach((g, i) => {
-      this.checkHyper(g, i);
-      this.checkParams(g, i);
-    });
-    // With a gradient policy, the look-ahead move is undone exactly (from a copy) if the closure
-    // returns a non-finite gradient: a refused step changes nothing.
-    const guard = this.nonFinite !== 'ignore';
-    const saved: Array<[Float32Array | Float64Array, Float32Array | Float64Array]> = [];
-    const createdState: Param[] = [];
-    const createdVelocity: Param[] = [];
-    for (const g of ahead) {
-      for (const p of g.params) {
-        let st = this.state.get(p);
-        if (st === undefined) {
-          this.state.set(p, (st = {}));
-          createdState.push(p);
-        }
-        if (st.velocity === undefined) {
-          st.velocity = p.data instanceof Float32Array ? new Float32Array(p.data.length) : new Float64Array(p.data.length);
-          createdVelocity.push(p);
-        }
-        const v = st.velocity as Float32Array | Float64Array;
-        const x = p.data;
-        if (guard) saved.push([x, x.slice()]);
-        for (let i = 0; i < x.length; i++) x[i] += g.momentum * v[i];
-      }
-    }
-    const loss = closure();
-    if (guard) {
-      for (const g of this.paramGroups) {
-        for (const p of g.params) {
-          const index = firstNonFinite(p.grad);
-          if (index < 0) continue;
-          for (const [x, copy] of saved) x.set(copy);
-          for (const q of createdVelocity) delete this.state.get(q)?.velocity;
-          for (const q of createdState) this.state.delete(q);
-          return this.refuseFound({ param: p, index, value: p.grad[index] }, loss);
-        }
-      }
-    }
-    for (const g of ahead) {
-      const { momentum: mu, lr, weightDecay: wd } = g;
-      for (const p of g.params) {
-        const v = this.state.get(p)!.velocity as Float32Array | Float64Array;
-        const x = p.data;
-        const grad = p.grad;
-        for (let i = 0; i < x.length; i++) {
-          const prev = v[i];
-          const next = mu * prev - lr * (grad[i] + wd * x[i]);
-          v[i] = next;
-          x[i] = x[i] - mu * prev + next;
-        }
-      }
-    }
-    const rest = this.paramGroups.filter((g) => !ahead.includes(g));
-    if (rest.length > 0) {
-      const all = this.paramGroups.splice(0, this.paramGroups.length);
-      this.paramGroups.push(...rest);
-      try {
-        super.step();
-      } finally {
-        this.paramGroups.splice(0, this.paramGroups.length, ...all);
-      }
-    }
-    return loss;
+  protected override kernelFor(g: SGDGroup): AnyKernel {
+    return g.lookahead ? L : K;
   }
 
   protected override flagsOf(g: SGDGroup): number {
+    if (g.lookahead) return g.weightDecay !== 0 ? L.flag.wd : 0;
     let flags = g.weightDecay !== 0 ? K.flag.wd : 0;
     if (g.momentum !== 0) flags |= K.flag.momentum | (g.nesterov ? K.flag.nesterov : 0);
     return flags;
@@ -225,10 +185,16 @@ export class SGD extends Optimizer<SGDGroup> {
 
 
   protected override initFlags(g: SGDGroup, flags: number): number {
-    return flags & K.flag.momentum && !g.emaMomentum ? K.flag.first : 0;
+    return !g.lookahead && flags & K.flag.momentum && !g.emaMomentum ? K.flag.first : 0;
   }
 
   protected override fillScalars(g: SGDGroup, _flags: number, _state: ParamState, out: Float64Array): number {
+    if (g.lookahead) {
+      out[L.slot.wd] = g.weightDecay;
+      out[L.slot.momentum] = g.momentum;
+      out[L.slot.negLr] = -g.lr;
+      return 0;
+    }
     out[K.slot.wd] = g.weightDecay;
     out[K.slot.momentum] = g.momentum;
     out[K.slot.oneMinusDampening] = g.emaMomentum ? 1 - g.momentum : 1 - g.dampening;
