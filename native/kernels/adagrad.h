@@ -10,12 +10,10 @@ struct adagrad {
   template <typename T, uint32_t FL>
   static void loop(const TensorRef<T>& t, const double* s) {
     constexpr bool WD = FL & bit(F::WD);
-    T* __restrict p = t.p;
-    const T* __restrict g = t.g;
+    OPTIM_TENSOR(t);
     T* __restrict sum = t.s[0];
     const T wd = T(s[S::WD]), neg_clr = T(s[S::NEG_CLR]);
     const T eps = T(s[S::EPS]), sign = T(s[S::SIGN]);
-    const size_t n = t.n;
     for (size_t i = 0; i < n; i++) {
       T gi = sign * g[i];
       if (WD) gi = madd(wd, p[i], gi);

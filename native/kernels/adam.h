@@ -13,8 +13,7 @@ struct adam {
   static void loop(const TensorRef<T>& t, const double* s) {
     constexpr bool WD = FL & bit(F::WD), AMS = FL & bit(F::AMSGRAD);
     constexpr bool DECOUPLED = FL & bit(F::DECOUPLED);
-    T* __restrict p = t.p;
-    const T* __restrict g = t.g;
+    OPTIM_TENSOR(t);
     T* __restrict m = t.s[0];
     T* __restrict v = t.s[1];
     T* __restrict vmax = AMS ? t.s[2] : nullptr;
@@ -22,14 +21,11 @@ struct adam {
     const T b2 = T(s[S::BETA2]), omb2 = T(s[S::ONE_MINUS_BETA2]);
     const T neg_step = T(s[S::NEG_STEP_SIZE]), bc2_sqrt = T(s[S::BC2_SQRT]);
     const T eps = T(s[S::EPS]), sign = T(s[S::SIGN]), decay_mul = T(s[S::DECAY_MUL]);
-    const size_t n = t.n;
     for (size_t i = 0; i < n; i++) {
       T pi = p[i];
-      if (DECOUPLED) pi = pi * decay_mul;
-      T gi = sign * g[i];
-      if (WD) gi = madd(wd, pi, gi);
+      const T gi = decayed_grad<WD, DECOUPLED>(pi, g[i], sign, wd, decay_mul);
       const T mi = madd(omb1, gi, m[i] * b1);
-      T vi = madd(omb2 * gi, gi, v[i] * b2);
+      T vi = second_moment(v[i], gi, b2, omb2);
       m[i] = mi;
       v[i] = vi;
       if (AMS) {

@@ -12,14 +12,12 @@ struct adamax {
   template <typename T, uint32_t FL>
   static void loop(const TensorRef<T>& t, const double* s) {
     constexpr bool WD = FL & bit(F::WD);
-    T* __restrict p = t.p;
-    const T* __restrict g = t.g;
+    OPTIM_TENSOR(t);
     T* __restrict m = t.s[0];
     T* __restrict u = t.s[1];
     const T wd = T(s[S::WD]), omb1 = T(s[S::ONE_MINUS_BETA1]), b2 = T(s[S::BETA2]);
     const T eps = T(s[S::EPS]), neg_clr = T(s[S::NEG_CLR]), sign = T(s[S::SIGN]);
     const bool small = omb1 < T(0.5) && omb1 > T(-0.5);
-    const size_t n = t.n;
     for (size_t i = 0; i < n; i++) {
       T gi = sign * g[i];
       if (WD) gi = madd(wd, p[i], gi);

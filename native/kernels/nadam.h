@@ -12,8 +12,7 @@ struct nadam {
   template <typename T, uint32_t FL>
   static void loop(const TensorRef<T>& t, const double* s) {
     constexpr bool WD = FL & bit(F::WD), DECOUPLED = FL & bit(F::DECOUPLED);
-    T* __restrict p = t.p;
-    const T* __restrict g = t.g;
+    OPTIM_TENSOR(t);
     T* __restrict m = t.s[0];
     T* __restrict v = t.s[1];
     const T wd = T(s[S::WD]), omb1 = T(s[S::ONE_MINUS_BETA1]);
@@ -21,14 +20,11 @@ struct nadam {
     const T eps = T(s[S::EPS]), cg = T(s[S::COEF_GRAD]), ca = T(s[S::COEF_AVG]);
     const T sign = T(s[S::SIGN]), decay_mul = T(s[S::DECAY_MUL]);
     const bool small = omb1 < T(0.5) && omb1 > T(-0.5);
-    const size_t n = t.n;
     for (size_t i = 0; i < n; i++) {
       T pi = p[i];
-      if (DECOUPLED) pi = pi * decay_mul;
-      T gi = sign * g[i];
-      if (WD) gi = madd(wd, pi, gi);
+      const T gi = decayed_grad<WD, DECOUPLED>(pi, g[i], sign, wd, decay_mul);
       const T mi = lerp(m[i], gi, omb1, small);
-      const T vi = madd(omb2 * gi, gi, v[i] * b2);
+      const T vi = second_moment(v[i], gi, b2, omb2);
       m[i] = mi;
       v[i] = vi;
       const T denom = vsqrt(vi / bc2) + eps;

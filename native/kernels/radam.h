@@ -13,8 +13,7 @@ struct radam {
   static void loop(const TensorRef<T>& t, const double* s) {
     constexpr bool WD = FL & bit(F::WD), RECT = FL & bit(F::RECTIFIED);
     constexpr bool DECOUPLED = FL & bit(F::DECOUPLED);
-    T* __restrict p = t.p;
-    const T* __restrict g = t.g;
+    OPTIM_TENSOR(t);
     T* __restrict m = t.s[0];
     T* __restrict v = t.s[1];
     const T wd = T(s[S::WD]), omb1 = T(s[S::ONE_MINUS_BETA1]);
@@ -22,14 +21,11 @@ struct radam {
     const T lr = T(s[S::LR]), bc2_sqrt = T(s[S::BC2_SQRT]), eps = T(s[S::EPS]);
     const T rect = T(s[S::RECT]), sign = T(s[S::SIGN]), decay_mul = T(s[S::DECAY_MUL]);
     const bool small = omb1 < T(0.5) && omb1 > T(-0.5);
-    const size_t n = t.n;
     for (size_t i = 0; i < n; i++) {
       T pi = p[i];
-      if (DECOUPLED) pi = pi * decay_mul;
-      T gi = sign * g[i];
-      if (WD) gi = madd(wd, pi, gi);
+      const T gi = decayed_grad<WD, DECOUPLED>(pi, g[i], sign, wd, decay_mul);
       const T mi = lerp(m[i], gi, omb1, small);
-      const T vi = madd(omb2 * gi, gi, v[i] * b2);
+      const T vi = second_moment(v[i], gi, b2, omb2);
       m[i] = mi;
       v[i] = vi;
       const T mh = mi / bc1;

@@ -14,15 +14,13 @@ struct rmsprop {
   static void loop(const TensorRef<T>& t, const double* s) {
     constexpr bool WD = FL & bit(F::WD), CENTERED = FL & bit(F::CENTERED);
     constexpr bool MOM = FL & bit(F::MOMENTUM), EPS_IN = FL & bit(F::EPS_INSIDE);
-    T* __restrict p = t.p;
-    const T* __restrict g = t.g;
+    OPTIM_TENSOR(t);
     T* __restrict sq = t.s[0];
     T* __restrict ga = CENTERED ? t.s[1] : nullptr;
     T* __restrict buf = MOM ? t.s[CENTERED ? 2 : 1] : nullptr;
     const T wd = T(s[S::WD]), alpha = T(s[S::ALPHA]);
     const T oma = T(s[S::ONE_MINUS_ALPHA]), eps = T(s[S::EPS]);
     const T mom = T(s[S::MOMENTUM]), neg_lr = T(s[S::NEG_LR]), sign = T(s[S::SIGN]);
-    const size_t n = t.n;
     for (size_t i = 0; i < n; i++) {
       T gi = sign * g[i];
       if (WD) gi = madd(wd, p[i], gi);

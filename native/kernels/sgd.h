@@ -12,12 +12,10 @@ struct sgd {
   static void loop(const TensorRef<T>& t, const double* s) {
     constexpr bool WD = FL & bit(F::WD), MOM = FL & bit(F::MOMENTUM);
     constexpr bool NEST = FL & bit(F::NESTEROV), FIRST = FL & bit(F::FIRST);
-    T* __restrict p = t.p;
-    const T* __restrict g = t.g;
+    OPTIM_TENSOR(t);
     T* __restrict buf = t.s[0];
     const T wd = T(s[S::WD]), mom = T(s[S::MOMENTUM]);
     const T omd = T(s[S::ONE_MINUS_DAMPENING]), neg_lr = T(s[S::NEG_LR]), sign = T(s[S::SIGN]);
-    const size_t n = t.n;
     for (size_t i = 0; i < n; i++) {
       T d = sign * g[i];
       if (WD) d = madd(wd, p[i], d);

@@ -13,11 +13,9 @@ struct sgdLookahead {
   template <typename T, uint32_t FL>
   static void loop(const TensorRef<T>& t, const double* s) {
     constexpr bool WD = FL & bit(F::WD), AHEAD = FL & bit(F::AHEAD);
-    T* __restrict p = t.p;
-    const T* __restrict g = t.g;
+    OPTIM_TENSOR(t);
     T* __restrict v = t.s[0];
     const T wd = T(s[S::WD]), mom = T(s[S::MOMENTUM]), neg_lr = T(s[S::NEG_LR]);
-    const size_t n = t.n;
     if (AHEAD) {
       for (size_t i = 0; i < n; i++) p[i] = madd(mom, v[i], p[i]);
       return;
