@@ -195,8 +195,10 @@ function step(kernel: AnyKernel, input: TensorList | PreparedList, scalars: Floa
     if ((flags & CHECK_ONLY) !== 0) return undefined;
   }
   const { s, on, state } = scratchOf(kernel);
-  kernel.scalars.forEach((name: string, i: number) => (s[name] = scalars[i]));
-  kernel.flags.forEach((name: string, i: number) => (on[name] = (flags & (1 << i)) !== 0));
+  const names = kernel.scalars;
+  for (let i = 0; i < names.length; i++) s[names[i]] = scalars[i];
+  const bits = kernel.flags;
+  for (let i = 0; i < bits.length; i++) on[bits[i]] = (flags & (1 << i)) !== 0;
   const loop = kernel.reference;
   const n = stride - 2;
   state.length = n;
