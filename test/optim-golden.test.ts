@@ -117,6 +117,21 @@ interface ScalarOptions {
  *   param += (-lr * (1 - mu) / (1 - mu_product)) * grad / denom
  *   param += (-lr * mu_next / (1 - mu_product * mu_next)) * exp_avg / denom
  */
+/**
+ * The part NAdam and RAdam share, element i: weight decay (decoupled: p shrinks; else L2 on g),
+ * then m = lerp(m, g, 1 − β1) and v = β2·v + (1 − β2)·g². Returns the gradient used.
+ */
+function decayAndMoments(o: ScalarOptions, p: Float64Array, grad: Float64Array, m: Float64Array, v: Float64Array, i: number): number {
+  let g = o.maximize ? -grad[i] : grad[i];
+  if (o.weightDecay !== 0) {
+    if (o.decoupled) p[i] *= 1 - o.lr * o.weightDecay;
+    else g += o.weightDecay * p[i];
+  }
+  m[i] += (1 - o.beta1) * (g - m[i]);
+  v[i] = o.beta2 * v[i] + (1 - o.beta2) * g * g;
+  return g;
+}
+
 function nadamScalar(o: ScalarOptions & { momentumDecay: number }) {
   const n = 7;
   const m = new Float64Array(n);
@@ -130,13 +145,7 @@ function nadamScalar(o: ScalarOptions & { momentumDecay: number }) {
     const muNext = o.beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * o.momentumDecay));
     muProduct *= mu;
     for (let i = 0; i < n; i++) {
-      let g = o.maximize ? -grad[i] : grad[i];
-      if (o.weightDecay !== 0) {
-        if (o.decoupled) p[i] *= 1 - o.lr * o.weightDecay;
-        else g += o.weightDecay * p[i];
-      }
-      m[i] += (1 - o.beta1) * (g - m[i]);
-      v[i] = o.beta2 * v[i] + (1 - o.beta2) * g * g;
+      const g = decayAndMoments(o, p, grad, m, v, i);
       const denom = Math.sqrt(v[i] / bc2) + o.eps;
       p[i] += ((-o.lr * (1 - mu)) / (1 - muProduct)) * (g / denom);
       p[i] += ((-o.lr * muNext) / (1 - muProduct * muNext)) * (m[i] / denom);
@@ -169,13 +178,7 @@ function radamScalar(o: ScalarOptions) {
     const rhoInf = 2 / (1 - o.beta2) - 1;
     const rhoT = rhoInf - (2 * step * o.beta2 ** step) / bc2;
     for (let i = 0; i < n; i++) {
-      let g = o.maximize ? -grad[i] : grad[i];
-      if (o.weightDecay !== 0) {
-        if (o.decoupled) p[i] *= 1 - o.lr * o.weightDecay;
-        else g += o.weightDecay * p[i];
-      }
-      m[i] += (1 - o.beta1) * (g - m[i]);
-      v[i] = o.beta2 * v[i] + (1 - o.beta2) * g * g;
+      const g = decayAndMoments(o, p, grad, m, v, i);
       const mh = m[i] / bc1;
       if (rhoT > 5) {
         const rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
