@@ -1,11 +1,11 @@
 'use strict';
 // One dtype's kernel measurements: every step kernel at every size, native and reference, each
-// sampled in alternation with the bandwidth probe (axpy) on arrays of the same length. run.js
-// starts it in a child process per dtype, so the reference kernels are JIT-compiled for one array
-// type, as in a program that trains in one dtype.
+// sampled in alternation with the bandwidth probe (an in-place axpy via the sgd kernel) on arrays
+// of the same length. run.js starts it in a child process per dtype, so the reference kernels are
+// JIT-compiled for one array type, as in a program that trains in one dtype.
 const { loadNative } = require('../dist/backend/native.js');
 const { referenceBackend } = require('../dist/backend/reference.js');
-const { CASES } = require('./cases.js');
+const { CASES, axpyProbe } = require('./cases.js');
 const { measureAll, median, gc } = require('./timing.js');
 
 /**
@@ -13,13 +13,12 @@ const { measureAll, median, gc } = require('./timing.js');
  * buffer decays into subnormals however many steps the timing loop takes.
  */
 function fill(arrays) {
-  const [p, g, a, b] = arrays;
+  const [p, g, ...states] = arrays;
   for (let i = 0; i < p.length; i++) {
     const h = (i * 7919) % 1000;
     p[i] = 0.1 * (h / 1000 - 0.5);
     g[i] = (i & 1 ? 1e-2 : -1e-2) * (0.5 + ((i * 104729) % 997) / 997);
-    a[i] = 1e-4 * (1 + (i % 13) / 13);
-    b[i] = 1e-4 * (1 + (i % 17) / 17);
+    states.forEach((s, j) => (s[i] = 1e-4 * (1 + (i % (13 + 4 * j)) / (13 + 4 * j))));
   }
 }
 
@@ -27,41 +26,41 @@ function runSuite(dtype, sizes, log) {
   const C = dtype === 'float32' ? Float32Array : Float64Array;
   const native = loadNative();
   const backends = [native.backend, referenceBackend].filter(Boolean);
-  // y and x read, y written: 3 streams (y's lines are loaded before they are stored).
-  const axpyBytes = 3 * C.BYTES_PER_ELEMENT;
+  // p = a·g + p: g and p read, p written, 3 streams (p's lines are loaded before they are stored).
+  const probe = axpyProbe(1e-7);
+  const probeBytes = probe.streams * C.BYTES_PER_ELEMENT;
+  const width = Math.max(...CASES.map((c) => c.stride));
   const out = { dtype, bandwidth: [], kernels: [] };
   for (const n of sizes) {
     gc();
-    const pool = [new C(n), new C(n), new C(n), new C(n)];
-    const y = new C(n).fill(1);
-    const x = new C(n).fill(1);
-    const axpy = native.addon ? () => native.addon.axpy(y, x, 1e-7) : undefined;
-    const axpyNs = [];
+    const pool = Array.from({ length: width }, () => new C(n));
+    const probeList = native.backend?.prepare([new C(n).fill(1), new C(n).fill(1)], probe.stride);
+    const probeStep = probeList ? () => native.backend.step(probe.kernel, probeList, probe.scalars, probe.flags) : undefined;
+    const probeNs = [];
     for (const c of CASES) {
       fill(pool);
-      const row = { name: c.name, kernel: c.kernel, flags: c.flags, n, bytesPerElem: c.streams * C.BYTES_PER_ELEMENT };
+      const row = { name: c.name, kernel: c.kernel.exportName, flags: c.flags, n, bytesPerElem: c.streams * C.BYTES_PER_ELEMENT };
       const fns = backends.map((backend) => {
         const handle = backend.prepare(pool.slice(0, c.stride), c.stride);
-        const step = backend[c.kernel];
-        return () => step(handle, c.scalars, c.flags);
+        return () => backend.step(c.kernel, handle, c.scalars, c.flags);
       });
-      const ms = measureAll(axpy ? [...fns, axpy] : fns);
+      const ms = measureAll(probeStep ? [...fns, probeStep] : fns);
       backends.forEach((b, i) => {
         const m = ms[i];
         row[b.name] = { nsPerCall: m.ns, nsPerElem: m.ns / n, min: m.min, max: m.max, inner: m.inner, repeats: m.repeats };
       });
-      if (axpy) {
+      if (probeStep) {
         const m = ms[ms.length - 1];
-        row.axpyGBs = (axpyBytes * n) / m.ns;
-        axpyNs.push(m.ns);
+        row.probeGBs = (probeBytes * n) / m.ns;
+        probeNs.push(m.ns);
       }
       out.kernels.push(row);
       log(`[${dtype}] n=${n} ${c.name}: ${backends.map((b) => `${b.name} ${row[b.name].nsPerElem.toPrecision(3)} ns/el`).join(', ')}`);
     }
-    if (axpy) {
-      const ns = median(axpyNs);
-      out.bandwidth.push({ n, bytesPerElem: axpyBytes, nsPerCall: ns, gbps: (axpyBytes * n) / ns, samples: axpyNs.length });
-      log(`[${dtype}] n=${n} axpy ${((axpyBytes * n) / ns).toFixed(1)} GB/s`);
+    if (probeStep) {
+      const ns = median(probeNs);
+      out.bandwidth.push({ n, bytesPerElem: probeBytes, nsPerCall: ns, gbps: (probeBytes * n) / ns, samples: probeNs.length });
+      log(`[${dtype}] n=${n} in-place axpy (sgd kernel) ${((probeBytes * n) / ns).toFixed(1)} GB/s`);
     }
   }
   return out;

@@ -3,8 +3,13 @@
 // fixed cost of a step call.
 const optim = require('../dist/index.js');
 const { loadNative } = require('../dist/backend/native.js');
-const { ADAM, CHECK_FINITE, CHECK_ONLY } = require('../dist/backend/types.js');
+const { CHECK_FINITE, CHECK_ONLY } = require('../dist/backend/types.js');
+const { lastCall } = require('./cases.js');
 const { measure, measureAll, gc } = require('./timing.js');
+
+/** The kernel call `new Adam(params, { lr: 1e-3 })` makes at its 10th step: kernel, flags, scalars. */
+const ADAM = lastCall(optim.Adam, { lr: 1e-3 });
+const ADAM_STRIDE = ADAM.kernel.stride(ADAM.flags);
 
 function fillGrad(g) {
   for (let i = 0; i < g.length; i++) g[i] = (i & 1 ? 1e-2 : -1e-2) * (0.5 + (i % 97) / 97);
@@ -57,26 +62,22 @@ function stepTimes(backendName, log) {
 function handleTimes(log) {
   const native = loadNative();
   if (!native.backend) return [];
-  const scalars = new Float64Array(ADAM.N_SCALARS).fill(0.5);
-  scalars[ADAM.S_NEG_STEP_SIZE] = -1e-3;
-  scalars[ADAM.S_BC2_SQRT] = 1;
-  scalars[ADAM.S_EPS] = 1e-8;
-  scalars[ADAM.S_SIGN] = 1;
-  scalars[ADAM.S_WD] = 0;
+  const S = ADAM_STRIDE;
+  const arrays = (count, n) => Array.from({ length: count }, () => new Float32Array(n).fill(1e-3));
   const layouts = [
-    { name: '1000 tensors × 1000, 4000 separate buffers', list: () => Array.from({ length: 4000 }, () => new Float32Array(1000).fill(1e-3)) },
+    { name: `1000 tensors × 1000, ${1000 * S} separate buffers`, list: () => arrays(1000 * S, 1000) },
     {
-      name: '1000 tensors × 1000, views of 4 buffers',
+      name: `1000 tensors × 1000, views of ${S} buffers`,
       list: () => {
-        const bufs = [0, 1, 2, 3].map(() => new Float32Array(1e6).fill(1e-3));
-        return Array.from({ length: 4000 }, (_, i) => bufs[i % 4].subarray((i >> 2) * 1000, ((i >> 2) + 1) * 1000));
+        const bufs = arrays(S, 1e6);
+        return Array.from({ length: 1000 * S }, (_, i) => bufs[i % S].subarray(Math.floor(i / S) * 1000, (Math.floor(i / S) + 1) * 1000));
       },
     },
-    { name: '1 tensor × 1e6', list: () => [0, 1, 2, 3].map(() => new Float32Array(1e6).fill(1e-3)) },
+    { name: '1 tensor × 1e6', list: () => arrays(S, 1e6) },
   ];
   gc();
-  const handles = layouts.map((layout) => native.backend.prepare(layout.list(), 4));
-  const ms = measureAll(handles.map((handle) => () => native.backend.adamStep(handle, scalars, 0)));
+  const handles = layouts.map((layout) => native.backend.prepare(layout.list(), S));
+  const ms = measureAll(handles.map((handle) => () => native.backend.step(ADAM.kernel, handle, ADAM.scalars, ADAM.flags)));
   return layouts.map((layout, i) => {
     const m = ms[i];
     log(`[handle] ${layout.name}: ${(m.ns / 1e3).toFixed(1)} µs/step, ${handles[i].buffers} buffers checked`);
@@ -100,12 +101,13 @@ function fixedCosts(log) {
   const native = loadNative();
   if (native.backend) {
     record('Adam.step(), 1 tensor × 1 element, native', one('native'));
-    const list = [new Float32Array([0.5]), new Float32Array([0.1]), new Float32Array(1), new Float32Array(1)];
-    const scalars = new Float64Array(ADAM.N_SCALARS).fill(0.5);
-    const handle = native.backend.prepare(list, 4);
-    record('backend.adamStep(prepared), 1 element, native (the wrapper the class calls)', measure(() => native.backend.adamStep(handle, scalars, 0)));
-    record('addon.adamStep(prepared), 1 element, raw addon', measure(() => native.addon.adamStep(handle, scalars, 0)));
-    record('addon.adamStep(list of 4 arrays), 1 element, raw addon', measure(() => native.addon.adamStep(list, scalars, 0)));
+    const { kernel, scalars, flags } = ADAM;
+    const list = Array.from({ length: ADAM_STRIDE }, (_, j) => new Float32Array([j === 0 ? 0.5 : j === 1 ? 0.1 : 0]));
+    const handle = native.backend.prepare(list, ADAM_STRIDE);
+    const raw = native.addon[kernel.exportName];
+    record(`backend.step(${kernel.name}, prepared), 1 element, native (the wrapper the class calls)`, measure(() => native.backend.step(kernel, handle, scalars, flags)));
+    record(`addon.${kernel.exportName}(prepared), 1 element, raw addon`, measure(() => raw(handle, scalars, flags)));
+    record(`addon.${kernel.exportName}(list of ${ADAM_STRIDE} arrays), 1 element, raw addon`, measure(() => raw(list, scalars, flags)));
   }
   record('Adam.step(), 1 tensor × 1 element, reference', one('reference'));
   return out;
@@ -132,9 +134,9 @@ function nonFiniteTimes(log) {
     const unchecked = make('ignore');
     const g = new Float32Array(n);
     fillGrad(g);
-    const scanList = native.backend.prepare([new Float32Array(n), g, new Float32Array(n), new Float32Array(n)], 4);
-    const scalars = new Float64Array(ADAM.N_SCALARS).fill(0.5);
-    const [a, b, c] = measureAll([() => checked.step(), () => unchecked.step(), () => native.backend.adamStep(scanList, scalars, CHECK_FINITE | CHECK_ONLY)]);
+    const scanList = native.backend.prepare(Array.from({ length: ADAM_STRIDE }, (_, j) => (j === 1 ? g : new Float32Array(n))), ADAM_STRIDE);
+    const scan = () => native.backend.step(ADAM.kernel, scanList, ADAM.scalars, ADAM.flags | CHECK_FINITE | CHECK_ONLY);
+    const [a, b, c] = measureAll([() => checked.step(), () => unchecked.step(), scan]);
     const row = { n, errorNsPerElem: a.ns / n, ignoreNsPerElem: b.ns / n, scanNsPerElem: c.ns / n, ratio: a.ns / b.ns };
     log(`[nonFinite] Adam f32 n=${n}: 'error' ${row.errorNsPerElem.toFixed(3)} ns/el, 'ignore' ${row.ignoreNsPerElem.toFixed(3)} ns/el (${row.ratio.toFixed(3)}×), scan alone ${row.scanNsPerElem.toFixed(3)} ns/el`);
     out.push(row);

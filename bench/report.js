@@ -25,16 +25,16 @@ function envSection(env, durationS) {
 function bandwidthSection(suites) {
   const byN = new Map();
   for (const s of suites) for (const b of s.bandwidth) byN.set(b.n, { ...byN.get(b.n), [s.dtype]: b });
-  if (byN.size === 0) return '## Bandwidth limit\n\nNative addon unavailable: no axpy probe.';
+  if (byN.size === 0) return '## Bandwidth limit\n\nNative addon unavailable: no bandwidth probe.';
   const rows = [...byN].map(([n, r]) => [
     sizeName(n),
     fmt(r.float32?.gbps), fmt(r.float32 && r.float32.nsPerCall / n),
     fmt(r.float64?.gbps), fmt(r.float64 && r.float64.nsPerCall / n),
   ]);
   return [
-    '## In-place bandwidth limit: `addon.axpy` (y += a·x)',
+    '## In-place bandwidth limit: in-place axpy via the sgd kernel (p += a·g)',
     '',
-    'Bytes per element: x read, y read, y written = 3 × 4 (f32) or 3 × 8 (f64); the store hits a line just loaded, so no write-allocate traffic is added. Below ~1e5 elements the arrays sit in cache. axpy is sampled in alternation with every kernel at the same n; this table gives the median over the kernels\' rounds, and each kernel\'s fraction uses the axpy figure measured alongside it.',
+    'The probe is the native sgd kernel without flags (scalars negLr = a, sign = 1, the rest 0), which computes p = fma(a, g, p), through a prepared handle like every kernel here. Bytes per element: g read, p read, p written = 3 × 4 (f32) or 3 × 8 (f64); the store hits a line just loaded, so no write-allocate traffic is added. Below ~1e5 elements the arrays sit in cache. The probe is sampled in alternation with every kernel at the same n; this table gives the median over the kernels\' rounds, and each kernel\'s fraction uses the probe figure measured alongside it.',
     '',
     table(['n', 'f32 GB/s', 'f32 ns/el', 'f64 GB/s', 'f64 ns/el'], rows),
   ].join('\n');
@@ -45,7 +45,7 @@ function kernelSection(suite) {
   const rows = suite.kernels.map((k) => {
     const nat = k.native?.nsPerElem;
     const ref = k.reference?.nsPerElem;
-    const limit = k.axpyGBs ?? bw.get(k.n);
+    const limit = k.probeGBs ?? bw.get(k.n);
     return [
       k.name, sizeName(k.n), fmt(nat), fmt(ref), nat ? `${fmt(ref / nat)}×` : '–', String(k.bytesPerElem),
       fmt(nat && k.bytesPerElem / nat), pct(nat && limit && k.bytesPerElem / nat / limit), pct(limit && k.bytesPerElem / ref / limit),
@@ -54,7 +54,7 @@ function kernelSection(suite) {
   return [
     `### ${suite.dtype}`,
     '',
-    table(['kernel', 'n', 'native ns/el', 'reference ns/el', 'ref / native', 'bytes/el', 'native GB/s', 'native % of axpy', 'reference % of axpy'], rows),
+    table(['kernel', 'n', 'native ns/el', 'reference ns/el', 'ref / native', 'bytes/el', 'native GB/s', 'native % of probe', 'reference % of probe'], rows),
   ].join('\n');
 }
 
@@ -83,7 +83,7 @@ function optimizerSection(opt) {
     '',
     ...(opt.handles.length
       ? [
-          'The native kernel alone, `backend.adamStep(prepared, ...)` on the same 1e6 elements: a prepared handle checks each distinct ArrayBuffer at every step.',
+          'The native kernel alone, `backend.step(ADAM_KERNEL, prepared, ...)` on the same 1e6 elements: a prepared handle checks each distinct ArrayBuffer at every step.',
           '',
           table(
             ['layout', 'buffers checked', 'µs/step', '÷ 1 tensor × 1e6'],
@@ -124,9 +124,9 @@ function render(results) {
     '',
     bandwidthSection(results.kernels),
     '',
-    '## Step kernels: ns per element, and the fraction of the axpy bandwidth at the same n and dtype',
+    '## Step kernels: ns per element, and the fraction of the probe\'s bandwidth (in-place axpy via the sgd kernel) at the same n and dtype',
     '',
-    'bytes/el: arrays read + arrays written per element (Adam: p, g, m, v read; p, m, v written = 7 × 4 bytes in f32). At small n the kernels work from cache, as does axpy, but from a footprint 2–2.7× larger than axpy\'s, so those fractions compare cache levels loosely; at 1e7 both stream from memory.',
+    'bytes/el: arrays read + arrays written per element (Adam: p, g, m, v read; p, m, v written = 7 × 4 bytes in f32). At small n the kernels work from cache, as does the probe, but from a larger footprint (all the kernel\'s arrays against the probe\'s two), so those fractions compare cache levels loosely; at 1e7 both stream from memory.',
     '',
     ...results.kernels.flatMap((s) => [kernelSection(s), '']),
     optimizerSection(results.optimizer),

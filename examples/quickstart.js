@@ -2,7 +2,7 @@
 // `npm run demo`: the library at a glance, on the two backends side by side.
 //
 // 1. Every optimizer minimises the same smooth problem (the one PyTorch's reference
-//    trajectories in ../shared/golden were recorded on) on the native and the reference
+//    trajectories in test/golden were recorded on) on the native and the reference
 //    backend; where a PyTorch trajectory exists, the distance to it is printed.
 // 2. A wide model (2 million float32 parameters in 200 tensors) is trained with Adam for a few
 //    hundred steps on a synthetic least-squares task, native vs reference, timing the
@@ -35,7 +35,7 @@ const RUNS = [
 ];
 
 function golden(id) {
-  const file = path.resolve(__dirname, '../../shared/golden', `${id}.json`);
+  const file = path.resolve(__dirname, '../test/golden/torch-1.13', `${id}.json`);
   return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : null;
 }
 

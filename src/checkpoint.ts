@@ -52,7 +52,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { FloatArray } from './backend/types.js';
 import { CheckpointError, OptimRangeError, OptimTypeError } from './errors.js';
 import type { StateDict } from './optim/optimizer.js';
-import { describe, isFloatArray } from './optim/validate.js';
+import { checkBoolean, checkFloatArray, checkKnownKeys, describe, isDetached, isFloatArray, isPlainObject } from './validate.js';
 import { VERSION } from './version.js';
 
 /** What `saveCheckpoint` writes. Every field may be omitted. */
@@ -206,44 +206,14 @@ function checkHost(path: string): void {
   if (endianness() !== 'LE') throw new CheckpointError(`checkpoints need a little-endian host (${path})`, path);
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (v === null || typeof v !== 'object') return false;
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-}
-
 /** A key set with define, so that a name such as `__proto__` stays an ordinary own key. */
 function setOwn(o: object, key: string, value: unknown): void {
   Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-/**
- * Node 20 has no `ArrayBuffer.prototype.detached`; a detached buffer has no bytes and cannot
- * be viewed, which tells it from an empty one.
- */
-function isDetached(a: FloatArray): boolean {
-  const buf = a.buffer as ArrayBuffer & { detached?: boolean };
-  if (typeof buf.detached === 'boolean') return buf.detached;
-  if (buf.byteLength !== 0 || typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer) return false;
-  try {
-    new Uint8Array(buf);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-function checkKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) {
-      throw new OptimTypeError(`${where}: unknown key ${JSON.stringify(k)} (expected ${allowed.join(', ')})`);
-    }
-  }
-}
-
+/** A tensor to write or load into: a Float32Array or Float64Array whose buffer is still there. */
 function checkTensor(v: unknown, where: string): asserts v is FloatArray {
-  if (!isFloatArray(v)) throw new OptimTypeError(`${where} must be a Float32Array or Float64Array, got ${describe(v)}`);
-  if (isDetached(v)) throw new OptimRangeError(`${where} is detached (its buffer was transferred)`);
+  if (isDetached(checkFloatArray(v, where))) throw new OptimRangeError(`${where} is detached (its buffer was transferred)`);
 }
 
 interface Prepared {
@@ -259,7 +229,7 @@ function prepare(checkpoint: Checkpoint): Prepared {
   if (!isPlainObject(checkpoint)) {
     throw new OptimTypeError(`${where}: checkpoint must be an object { tensors, optimizer, metadata }, got ${describe(checkpoint)}`);
   }
-  checkKeys(checkpoint, ['tensors', 'optimizer', 'metadata'], where);
+  checkKnownKeys(checkpoint, ['tensors', 'optimizer', 'metadata'], where, false, 'key');
   const { tensors = {}, optimizer, metadata = {} } = checkpoint;
   const list: Array<[string, FloatArray]> = [];
   if (!isPlainObject(tensors)) throw new OptimTypeError(`${where}: tensors must be an object of named tensors, got ${describe(tensors)}`);
@@ -450,14 +420,12 @@ function headerLength(bytes: Uint8Array, fileSize: number, fail: (msg: string) =
 function checkLoadOptions(options: unknown): { requireChecksum: boolean; into: LoadCheckpointOptions['into'] } {
   const where = 'loadCheckpoint(path, options)';
   if (!isPlainObject(options)) throw new OptimTypeError(`${where}: options must be an object, got ${describe(options)}`);
-  checkKeys(options, ['requireChecksum', 'into'], where);
-  const { requireChecksum = true, into } = options;
-  if (typeof requireChecksum !== 'boolean') {
-    throw new OptimTypeError(`${where}: options.requireChecksum must be a boolean, got ${describe(requireChecksum)}`);
-  }
+  checkKnownKeys(options, ['requireChecksum', 'into'], where, false, 'key');
+  const { requireChecksum: given = true, into } = options;
+  const requireChecksum = checkBoolean(given, 'options.requireChecksum', `${where}: `);
   if (into === undefined) return { requireChecksum, into: undefined };
   if (!isPlainObject(into)) throw new OptimTypeError(`${where}: options.into must be an object { tensors, optimizer }, got ${describe(into)}`);
-  checkKeys(into, ['tensors', 'optimizer'], `${where}: options.into`);
+  checkKnownKeys(into, ['tensors', 'optimizer'], `${where}: options.into`, false, 'key');
   const { tensors, optimizer } = into;
   if (tensors !== undefined) {
     if (!isPlainObject(tensors)) throw new OptimTypeError(`${where}: options.into.tensors must be an object of named tensors, got ${describe(tensors)}`);

@@ -8,7 +8,7 @@ import { LBFGS } from './optim/lbfgs.js';
 import * as optimizers from './optim/index.js';
 import { Optimizer } from './optim/optimizer.js';
 import { maxAbs } from './optim/flat.js';
-import { describe, isFloatArray } from './optim/validate.js';
+import { checkFloatArray, checkOptions, describe } from './validate.js';
 
 /** What the objective returns at x: the loss, its gradient and (for 'newton') its Hessian. */
 export interface Evaluation {
@@ -80,7 +80,7 @@ const FIRST_ORDER: Readonly<Record<string, FirstOrderClass>> = Object.fromEntrie
     .filter(([, v]) => typeof v === 'function' && v.prototype instanceof Optimizer)
     .map(([k, v]) => [k.toLowerCase(), v as unknown as FirstOrderClass]),
 );
-const KEYS = new Set(['method', 'gtol', 'maxIter', 'onIteration', 'lr', 'damping', 'lineSearch', 'lineSearchFn', 'historySize', 'optimizerOptions']);
+const KEYS = ['method', 'gtol', 'maxIter', 'onIteration', 'lr', 'damping', 'lineSearch', 'lineSearchFn', 'historySize', 'optimizerOptions'];
 
 /**
  * Minimises `fun` from `x0`, in the shape of scipy.optimize.minimize. `fun(x)` returns
@@ -92,11 +92,8 @@ const KEYS = new Set(['method', 'gtol', 'maxIter', 'onIteration', 'lr', 'damping
  */
 export function minimize(fun: (x: FloatArray) => Evaluation, x0: FloatArray, options: MinimizeOptions = {}): MinimizeResult {
   if (typeof fun !== 'function') throw new OptimTypeError(`minimize(fun, x0): fun must be a function, got ${describe(fun)}`);
-  if (!isFloatArray(x0)) throw new OptimTypeError(`minimize(fun, x0): x0 must be a Float32Array or Float64Array, got ${describe(x0)}`);
-  if (options === null || typeof options !== 'object') throw new OptimTypeError(`minimize: options must be an object, got ${describe(options)}`);
-  for (const k of Object.keys(options)) {
-    if (!KEYS.has(k)) throw new OptimTypeError(`minimize: unknown option "${k}" (options are ${[...KEYS].join(', ')})`);
-  }
+  checkFloatArray(x0, 'x0', 'minimize(fun, x0): ');
+  checkOptions(options, KEYS, 'minimize');
   const method = options.method ?? 'lbfgs';
   if (method !== 'newton' && method !== 'lbfgs' && !(method in FIRST_ORDER)) {
     throw new OptimRangeError(`minimize: method must be 'newton', 'lbfgs' or one of ${Object.keys(FIRST_ORDER).join(', ')}, got ${String(method)}`);

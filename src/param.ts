@@ -1,6 +1,6 @@
 import type { FloatArray } from './backend/types.js';
 import { OptimRangeError, OptimTypeError } from './errors.js';
-import { describe, isFloatArray } from './optim/validate.js';
+import { checkFloatArray, describe } from './validate.js';
 
 /**
  * A trainable tensor: its values, a gradient buffer of the same type and length that the user
@@ -22,9 +22,7 @@ let nextId = 0;
  * write through it, but do not transfer `grad.buffer` to another thread.
  */
 export function param<T extends FloatArray>(data: T, name?: string): Param<T> {
-  if (!isFloatArray(data)) {
-    throw new OptimTypeError(`param(data): data must be a Float32Array or Float64Array, got ${describe(data)}`);
-  }
+  checkFloatArray(data, 'data', 'param(data): ');
   if (name !== undefined && (typeof name !== 'string' || name === '')) {
     throw new OptimTypeError(
       `param(data, name): name must be a non-empty string, got ${name === '' ? 'an empty string' : describe(name)}`,

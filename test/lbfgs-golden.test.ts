@@ -1,17 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { LBFGS } from '../src/optim/lbfgs.js';
 import { param } from '../src/param.js';
+import { readGolden } from './helpers/golden.js';
 
-const golden = JSON.parse(
-  fs.readFileSync(path.resolve(__dirname, '../../shared/golden/lbfgs.json'), 'utf8'),
-) as {
+const golden = readGolden<{
   problem: { a: number[]; c: number[]; w0: number[] };
   checkpoints: Record<string, number[]>;
   after_step_calls: Array<{ loss: number; returned_loss: number; func_evals_total: number; n_iter_total: number }>;
   closure_points: number[][];
-};
+}>('torch-1.13/lbfgs.json');
 
 const { a, c, w0 } = golden.problem;
 
@@ -28,8 +25,9 @@ function closureFor(p: { data: Float64Array; grad: Float64Array }, points: numbe
   };
 }
 
-// The README bounds the iterates' sensitivity to 1-ulp gradient differences by 5.4e-13, so
-// 1e-10 is loose enough for libm/FMA differences and tight enough to catch any rule change.
+// test/golden/README.md bounds the iterates' sensitivity to 1-ulp gradient differences by
+// 5.4e-13, so 1e-10 is loose enough for libm/FMA differences and tight enough to catch any rule
+// change.
 const TOL = 1e-10;
 
 describe('LBFGS against torch.optim.LBFGS (golden lbfgs.json)', () => {

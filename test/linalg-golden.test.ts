@@ -1,7 +1,8 @@
 /**
- * Cholesky factor and solve against ../shared/golden/cholesky_solve.json (see its README): the
- * dense A6 (cond 4.6) and the 6×6 Hilbert matrix (cond 1.5e7), on the reference backend and on
- * every native path (OpenBLAS, built-in AVX2, built-in baseline).
+ * Cholesky factor and solve against test/golden/torch-1.13/cholesky_solve.json (recorded with
+ * scipy 1.10.1 and LAPACK; see test/golden/README.md): the dense A6 (cond 4.6) and the 6×6
+ * Hilbert matrix (cond 1.5e7), on the reference backend and on every native path (OpenBLAS,
+ * built-in AVX2, built-in baseline).
  *
  * Tolerances (normwise, against the correctly rounded values), with what LAPACK and the plain
  * textbook algorithm reach (from the file):
@@ -14,13 +15,12 @@
  * The reference backend is the textbook algorithm without FMA, so it must reproduce
  * `L_plain_textbook` and `x_plain_textbook` bit for bit.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { choSolve, cholesky, solveSPD, matmul } from '../src/linalg/index.js';
 import type { Backend } from '../src/backend/types.js';
 import { backendRows, useBackend } from './helpers/backends.js';
 import { flat, nativePaths, normwise, useNativePath } from './helpers/linalg.js';
+import { readGolden } from './helpers/golden.js';
 import type { NativePath } from './helpers/linalg.js';
 
 interface LinalgCase {
@@ -36,9 +36,7 @@ interface LinalgCase {
   x_lapack: number[];
 }
 
-const golden = JSON.parse(
-  readFileSync(fileURLToPath(new URL('../../shared/golden/cholesky_solve.json', import.meta.url)), 'utf8'),
-) as { cases: LinalgCase[] };
+const golden = readGolden<{ cases: LinalgCase[] }>('torch-1.13/cholesky_solve.json');
 
 const TOL: Record<string, { L: number; x: number }> = {
   A6: { L: 1e-15, x: 2e-15 },

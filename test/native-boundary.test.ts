@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNative } from '../src/backend/native.js';
 import type { NativeAddon } from '../src/backend/native.js';
+import { MAX_STATES } from '../src/backend/kernel.js';
 import { OptimRangeError, OptimTypeError } from '../src/errors.js';
-import { ADAGRAD, ADAM, NADAM, RADAM, RMSPROP, SGD } from '../src/backend/types.js';
-import type { Backend, FloatArray, StepKernel } from '../src/backend/types.js';
-import { scalarsFor } from './helpers/scalars.js';
+import type { Backend, FloatArray } from '../src/backend/types.js';
+import { KERNEL_CASES, WIDEST_CASE } from './helpers/kernels.js';
 
 const native = loadNative();
 if (process.env.CI === 'true' && !native.addon) {
@@ -23,26 +23,8 @@ type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
 type Step = (...args: unknown[]) => void;
 type ErrorClass = new (message: string) => Error;
 
-interface KernelCase {
-  kernel: StepKernel;
-  /** Flags that use every state buffer the kernel has. */
-  flags: number;
-  stride: number;
-  nScalars: number;
-  allFlags: number;
-}
-
-const KERNELS: KernelCase[] = [
-  { kernel: 'sgdStep', flags: SGD.F_MOMENTUM | SGD.F_WD, stride: 3, nScalars: SGD.N_SCALARS, allFlags: 15 },
-  { kernel: 'adagradStep', flags: ADAGRAD.F_WD, stride: 3, nScalars: ADAGRAD.N_SCALARS, allFlags: 1 },
-  { kernel: 'rmspropStep', flags: RMSPROP.F_CENTERED | RMSPROP.F_MOMENTUM, stride: 5, nScalars: RMSPROP.N_SCALARS, allFlags: 15 },
-  { kernel: 'adamStep', flags: ADAM.F_AMSGRAD, stride: 5, nScalars: ADAM.N_SCALARS, allFlags: 7 },
-  { kernel: 'nadamStep', flags: NADAM.F_WD, stride: 4, nScalars: NADAM.N_SCALARS, allFlags: 3 },
-  { kernel: 'radamStep', flags: RADAM.F_RECTIFIED, stride: 4, nScalars: RADAM.N_SCALARS, allFlags: 7 },
-];
-
 /** `tensors` tuples of the kernel's stride; tensor t has length lengths[t], all values nonzero. */
-function makeList(k: KernelCase, C: Ctor, lengths: number[]): FloatArray[] {
+function makeList(k: { stride: number }, C: Ctor, lengths: number[]): FloatArray[] {
   const list: FloatArray[] = [];
   for (const n of lengths) {
     for (let j = 0; j < k.stride; j++) {
@@ -100,10 +82,11 @@ const ADDONS: NativeAddon[] = native.addon ? [native.addon] : [];
 for (const addon of ADDONS) {
   const backend = native.backend as Backend;
 
-  for (const k of KERNELS) {
-    describe(`${k.kernel}`, () => {
-      const step = addon[k.kernel] as unknown as Step;
-      const sc = scalarsFor(k);
+  for (const k of KERNEL_CASES) {
+    const { nScalars, allFlags, exportName } = k.kernel;
+    describe(`${exportName}`, () => {
+      const step = addon[exportName as `${string}Step`] as unknown as Step;
+      const sc = k.scalars;
       const fresh = () => makeList(k, Float32Array, [3, 5, 4]);
 
       it('accepts the valid call these tests perturb, and writes to every buffer but the grads', () => {
@@ -182,16 +165,16 @@ for (const addon of ADDONS) {
 
       it('refuses scalars of the wrong length or type', () => {
         const list = fresh();
-        for (const n of [0, k.nScalars - 1, k.nScalars + 1]) {
+        for (const n of [0, nScalars - 1, nScalars + 1]) {
           refuses(() => step(list, new Float64Array(n).fill(0.5), k.flags), RangeError, list);
         }
-        const wrongTypes = [undefined, null, 0.5, Array.from(sc), new Float32Array(k.nScalars), new BigInt64Array(k.nScalars), {}];
+        const wrongTypes = [undefined, null, 0.5, Array.from(sc), new Float32Array(nScalars), new BigInt64Array(nScalars), {}];
         for (const bad of wrongTypes) refuses(() => step(list, bad, k.flags), TypeError, list);
       });
 
       it('refuses bad flags', () => {
         const list = fresh();
-        for (const bad of [-1, 0.5, k.allFlags + 1, 1 << 20, 2 ** 32 + k.flags, NaN, Infinity, -Infinity]) {
+        for (const bad of [-1, 0.5, allFlags + 1, 1 << 20, 2 ** 32 + k.flags, NaN, Infinity, -Infinity]) {
           refuses(() => step(list, sc, bad), RangeError, list);
         }
         for (const bad of [undefined, null, '1', 1n, new Number(k.flags), [k.flags]]) {
@@ -205,7 +188,7 @@ for (const addon of ADDONS) {
         const fakes = [{}, { tensors: 3, buffers: 12 }, Object.create(real), new Proxy(real, {}), { ...real }];
         for (const fake of fakes) refuses(() => step(fake, sc, k.flags), TypeError, list);
         const otherStride = k.stride === 2 ? 3 : 2;
-        const otherList = makeList({ ...k, stride: otherStride }, Float32Array, [3, 5]);
+        const otherList = makeList({ stride: otherStride }, Float32Array, [3, 5]);
         const other = addon.prepare(otherList, otherStride);
         refuses(() => step(other, sc, k.flags), RangeError, otherList);
       });
@@ -271,12 +254,12 @@ for (const addon of ADDONS) {
       }
 
       it('reaches callers through the public wrapper as OptimTypeError and OptimRangeError', () => {
-        const wrapped = backend[k.kernel] as unknown as Step;
+        const wrapped: Step = (list, scalars, flags) => backend.step(k.kernel, list as never, scalars as Float64Array, flags as number);
         const list = fresh();
         refuses(() => wrapped({}, sc, k.flags), OptimTypeError, list);
-        refuses(() => wrapped(list, new Float32Array(k.nScalars), k.flags), OptimTypeError, list);
+        refuses(() => wrapped(list, new Float32Array(nScalars), k.flags), OptimTypeError, list);
         refuses(() => wrapped(list, sc, -1), OptimRangeError, list);
-        refuses(() => wrapped(list, new Float64Array(k.nScalars + 1), k.flags), OptimRangeError, list);
+        refuses(() => wrapped(list, new Float64Array(nScalars + 1), k.flags), OptimRangeError, list);
         const mismatched = fresh();
         mismatched[mismatched.length - 1] = new Float32Array(1);
         refuses(() => wrapped(mismatched, sc, k.flags), OptimRangeError, mismatched);
@@ -284,78 +267,52 @@ for (const addon of ADDONS) {
           wrapped(mismatched, sc, k.flags);
         } catch (e) {
           expect((e as Error).name).toBe('OptimRangeError');
-          expect((e as Error).message).toContain(k.kernel);
+          expect((e as Error).message).toContain(exportName);
         }
       });
     });
   }
 
   describe('prepare', () => {
-    const k = KERNELS[3];
+    // The kernel with the most state buffers: S arrays per tensor.
+    const k = WIDEST_CASE;
+    const S = k.stride;
     const prepare = addon.prepare as unknown as (...args: unknown[]) => unknown;
 
     it('refuses bad arguments', () => {
       const list = makeList(k, Float32Array, [3, 5]);
       refuses(() => prepare(), TypeError, list);
       refuses(() => prepare(list), TypeError, list);
-      refuses(() => prepare(list, 5, 0), TypeError, list);
-      for (const bad of [undefined, null, {}, list[0], 'x']) refuses(() => prepare(bad, 5), TypeError, list);
-      for (const bad of [undefined, '5', 5n, null]) refuses(() => prepare(list, bad), TypeError, list);
-      for (const bad of [1, 6, 2.5, NaN, -5, Infinity]) refuses(() => prepare(list, bad), RangeError, list);
-      refuses(() => prepare(list, 4), RangeError, list);
-      refuses(() => prepare([...list.slice(0, 5), new Int32Array(5), ...list.slice(6)], 5), TypeError, list);
-      refuses(() => prepare([...list.slice(0, 5), ...makeList(k, Float64Array, [5])], 5), TypeError, list);
-      refuses(() => prepare([...list.slice(0, 9), new Float32Array(4)], 5), RangeError, list);
-      refuses(() => prepare([...list.slice(0, 9), 7], 5), TypeError, list);
+      refuses(() => prepare(list, S, 0), TypeError, list);
+      for (const bad of [undefined, null, {}, list[0], 'x']) refuses(() => prepare(bad, S), TypeError, list);
+      for (const bad of [undefined, String(S), BigInt(S), null]) refuses(() => prepare(list, bad), TypeError, list);
+      for (const bad of [1, 3 + MAX_STATES, 2.5, NaN, -S, Infinity]) refuses(() => prepare(list, bad), RangeError, list);
+      refuses(() => prepare(list, S - 1), RangeError, list);
+      refuses(() => prepare([...list.slice(0, S), new Int32Array(5), ...list.slice(S + 1)], S), TypeError, list);
+      refuses(() => prepare([...list.slice(0, S), ...makeList(k, Float64Array, [5])], S), TypeError, list);
+      refuses(() => prepare([...list.slice(0, 2 * S - 1), new Float32Array(4)], S), RangeError, list);
+      refuses(() => prepare([...list.slice(0, 2 * S - 1), 7], S), TypeError, list);
     });
 
     it('accepts an empty list, and reports tensors and distinct buffers', () => {
-      expect(addon.prepare([], 4)).toMatchObject({ tensors: 0, buffers: 0 });
-      const shared = new Float64Array(40);
-      const list = Array.from({ length: 8 }, (_, i) => shared.subarray(i * 5, i * 5 + 5));
-      expect(addon.prepare(list, 4)).toMatchObject({ tensors: 2, buffers: 1 });
-      expect(addon.prepare(makeList(k, Float32Array, [3, 5]), 5)).toMatchObject({ tensors: 2, buffers: 10 });
+      expect(addon.prepare([], S)).toMatchObject({ tensors: 0, buffers: 0 });
+      const shared = new Float64Array(10 * S);
+      const list = Array.from({ length: 2 * S }, (_, i) => shared.subarray(i * 5, i * 5 + 5));
+      expect(addon.prepare(list, S)).toMatchObject({ tensors: 2, buffers: 1 });
+      expect(addon.prepare(makeList(k, Float32Array, [3, 5]), S)).toMatchObject({ tensors: 2, buffers: 2 * S });
+    });
+
+    it('accepts every stride from 2 (no state) to 2 + MAX_STATES', () => {
+      for (let stride = 2; stride <= 2 + MAX_STATES; stride++) {
+        expect(addon.prepare(makeList({ stride }, Float64Array, [2, 1]), stride)).toMatchObject({ tensors: 2 });
+      }
     });
 
     it('reaches callers through the public wrapper as OptimTypeError and OptimRangeError', () => {
       const wrapped = backend.prepare as unknown as (...args: unknown[]) => unknown;
       const list = makeList(k, Float32Array, [3]);
-      refuses(() => wrapped({}, 5), OptimTypeError, list);
-      refuses(() => wrapped(list, 7), OptimRangeError, list);
-    });
-  });
-
-  describe('axpy', () => {
-    const axpy = addon.axpy as unknown as (...args: unknown[]) => void;
-
-    it('computes y += a*x in place, for both dtypes, on views and shared memory', () => {
-      for (const C of [Float32Array, Float64Array]) {
-        const sab = new SharedArrayBuffer(C.BYTES_PER_ELEMENT * 40);
-        const big: FloatArray = C === Float32Array ? new Float32Array(sab) : new Float64Array(sab);
-        big.fill(9);
-        const y = big.subarray(3, 20);
-        const x = new C(17);
-        for (let i = 0; i < x.length; i++) x[i] = i;
-        y.fill(1);
-        axpy(y, x, 0.5);
-        expect(Array.from(y)).toEqual(Array.from(x, (v) => 1 + 0.5 * v));
-        expect([...big.subarray(0, 3), ...big.subarray(20)].every((v) => v === 9)).toBe(true);
-      }
-    });
-
-    it('refuses bad arguments and leaves y unchanged', () => {
-      const y = new Float32Array(4).fill(1);
-      const x = new Float32Array(4).fill(2);
-      const both = [y, x];
-      refuses(() => axpy(), TypeError, both);
-      refuses(() => axpy(y, x), TypeError, both);
-      refuses(() => axpy(y, x, 1, 2), TypeError, both);
-      refuses(() => axpy([1, 2, 3, 4], x, 1), TypeError, both);
-      refuses(() => axpy(y, {}, 1), TypeError, both);
-      refuses(() => axpy(new Int32Array(4), new Int32Array(4), 1), TypeError, both);
-      refuses(() => axpy(y, new Float64Array(4), 1), TypeError, both);
-      refuses(() => axpy(y, new Float32Array(3), 1), RangeError, both);
-      for (const bad of ['1', undefined, 1n, null]) refuses(() => axpy(y, x, bad), TypeError, both);
+      refuses(() => wrapped({}, S), OptimTypeError, list);
+      refuses(() => wrapped(list, 3 + MAX_STATES), OptimRangeError, list);
     });
   });
 
@@ -383,41 +340,46 @@ for (const addon of ADDONS) {
 
   describe('JavaScript running inside a call', () => {
     it('a list element getter that detaches an earlier buffer cannot make a step write into that memory', () => {
-      const k = KERNELS[3];
-      const list = makeList(k, Float32Array, [4, 4]);
-      const victim = list[0];
-      let moved: ArrayBuffer | undefined;
-      const movedBefore: number[] = [];
-      Object.defineProperty(list, list.length - 1, {
-        get() {
-          moved = detach(victim.buffer);
-          movedBefore.push(...new Float32Array(moved));
-          return new Float32Array(4);
-        },
-      });
-      try {
-        (addon.adamStep as unknown as Step)(list, scalarsFor(k), k.flags);
-      } catch {
-        // Refusing the call is one correct outcome; writing into `moved` is not.
+      for (const k of KERNEL_CASES) {
+        const list = makeList(k, Float32Array, [4, 4]);
+        const victim = list[0];
+        let moved: ArrayBuffer | undefined;
+        const movedBefore: number[] = [];
+        Object.defineProperty(list, list.length - 1, {
+          get() {
+            moved = detach(victim.buffer);
+            movedBefore.push(...new Float32Array(moved));
+            return new Float32Array(4);
+          },
+        });
+        try {
+          (addon[k.kernel.exportName as `${string}Step`] as unknown as Step)(list, k.scalars, k.flags);
+        } catch {
+          // Refusing the call is one correct outcome; writing into `moved` is not.
+        }
+        expect(moved, k.kernel.exportName).toBeDefined();
+        expect(Array.from(new Float32Array(moved!)), k.kernel.exportName).toEqual(movedBefore);
       }
-      expect(moved).toBeDefined();
-      expect(Array.from(new Float32Array(moved!))).toEqual(movedBefore);
     });
 
     it('a list element getter that calls another step (re-entrancy) does not crash the process', () => {
-      const r = runChild(`
-        const list = [1, 2, 3, 4, 5].map(() => new Float32Array(4).fill(0.5));
-        Object.defineProperty(list, 4, { get() {
-          const inner = [];
-          for (let i = 0; i < 64; i++) inner.push(new Float32Array(4), new Float32Array(4));
-          addon.sgdStep(inner, new Float64Array(5), 0);
-          return new Float32Array(4);
-        } });
-        try { addon.adamStep(list, new Float64Array(10).fill(0.5), 2); } catch (e) {
-          if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
-        }
-        console.log('survived');
-      `);
+      // Every kernel's call, its last element a getter that runs the next kernel's call inside it.
+      const calls = KERNEL_CASES.map((k, i) => {
+        const inner = KERNEL_CASES[(i + 1) % KERNEL_CASES.length];
+        return `{
+          const list = Array.from({ length: ${k.stride} }, () => new Float32Array(4).fill(0.5));
+          Object.defineProperty(list, ${k.stride - 1}, { get() {
+            const inner = [];
+            for (let i = 0; i < 64 * ${inner.stride}; i++) inner.push(new Float32Array(4).fill(0.5));
+            addon.${inner.kernel.exportName}(inner, new Float64Array(${inner.kernel.nScalars}).fill(0.5), ${inner.flags});
+            return new Float32Array(4);
+          } });
+          try { addon.${k.kernel.exportName}(list, new Float64Array(${k.kernel.nScalars}).fill(0.5), ${k.flags}); } catch (e) {
+            if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+          }
+        }`;
+      });
+      const r = runChild(`${calls.join('\n')}\nconsole.log('survived');`);
       expect(r.signal, r.stderr).toBeNull();
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toContain('survived');
@@ -467,10 +429,17 @@ const arrays = () => {
   }
   return C === BigInt64Array ? new C(n) : new C(n).fill(0.5);
 };
-const scalars = () => pick([new Float64Array(pick([0, 4, 5, 7, 10, 11, 16])).fill(rnd()), new Float32Array(10), [1, 2], undefined]);
-const flags = () => pick([0, 1, 2, 3, 4, 7, 8, 15, 16, -1, 0.5, NaN, 2 ** 32, '1', undefined, 1n]);
+// The kernels as the addon declares them: scalar counts (and one off), flag masks, strides.
+const layouts = Object.values(addon.kernelLayouts());
+const count = (names) => (names === '' ? 0 : names.split(', ').length);
+const nScalars = layouts.map((l) => count(l.scalars));
+const scalarLengths = [0, 16, ...nScalars, ...nScalars.map((n) => n - 1), ...nScalars.map((n) => n + 1)];
+const allFlags = layouts.map((l) => (1 << count(l.flags)) - 1);
+const strides = Array.from({ length: addon.info().maxStates + 1 }, (_, i) => 2 + i);
+const scalars = () => pick([new Float64Array(pick(scalarLengths)).fill(rnd()), new Float32Array(pick(nScalars)), [1, 2], undefined]);
+const flags = () => pick([0, 1, 2, 3, 4, ...allFlags, ...allFlags.map((f) => f + 1), 256, 768, -1, 0.5, NaN, 2 ** 32, '1', undefined, 1n]);
 const lists = () => {
-  const stride = pick([2, 3, 4, 5]);
+  const stride = pick(strides);
   const tensors = pick([0, 1, 2, 3]);
   const n = len();
   const C = pick([Float32Array, Float64Array]);
@@ -489,15 +458,14 @@ const value = () => {
   if (r < 0.8 && handles.length) return pick(handles);
   return pick([undefined, null, {}, [], 'x', 3, -1, NaN, Symbol('s'), () => 1, new Proxy([], {}), { tensors: 1, buffers: 1 }]);
 };
-const steps = ['sgdStep', 'adagradStep', 'rmspropStep', 'adamStep', 'nadamStep', 'radamStep'];
+const steps = Object.keys(addon.kernelLayouts()).map((name) => name + 'Step');
 let calls = 0, refused = 0;
 for (let i = 0; i < 4000; i++) {
-  const fn = pick([...steps, ...steps, 'prepare', 'axpy', 'setIsa', 'info']);
+  const fn = pick([...steps, ...steps, 'prepare', 'kernelLayouts', 'setIsa', 'info']);
   let args;
-  if (fn === 'prepare') args = [lists(), pick([2, 3, 4, 5, 6, value()])];
-  else if (fn === 'axpy') args = [arrays(), arrays(), pick([0.5, value()])];
+  if (fn === 'prepare') args = [lists(), pick([...strides, strides.length + 2, value()])];
   else if (fn === 'setIsa') args = [pick(['avx512', 'avx2', 'baseline', 'best', 'x', value()])];
-  else if (fn === 'info') args = [];
+  else if (fn === 'info' || fn === 'kernelLayouts') args = [];
   else args = [rnd() < 0.3 && handles.length ? pick(handles) : lists(), scalars(), flags()];
   if (rnd() < 0.1) args = Array.from({ length: Math.floor(rnd() * 5) }, value);
   calls++;

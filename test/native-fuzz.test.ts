@@ -14,6 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNative } from '../src/backend/native.js';
+import { WIDEST_CASE } from './helpers/kernels.js';
 
 const native = loadNative();
 if (process.env.CI === 'true' && !native.addon) {
@@ -114,6 +115,10 @@ describe.runIf(native.addon !== undefined)('native fuzz', () => {
   }, 180_000);
 });
 
+/** A valid kernel call's layout for the crashers below, and a sparse list of length 2³²−1. */
+const { kernel: K, flags: F, stride: S } = WIDEST_CASE;
+const SPARSE = 'const l = []; l.length = 2 ** 32 - 1; l[0] = new Float32Array(1);';
+
 /**
  * Inputs that once crashed the addon, each in a child of its own, with the file that was fixed.
  */
@@ -123,12 +128,12 @@ const FORMER_CRASHERS: Array<{ name: string; where: string; code: string }> = [
     // of length 2³²−1 asked for 34 GB (std::bad_alloc, abort), smaller ones stalled for seconds.
     name: 'a sparse list with a huge length',
     where: 'native/bindings/addon.cc',
-    code: 'const l = []; l.length = 2 ** 32 - 1; l[0] = new Float32Array(1); addon.sgdStep(l, new Float64Array(5), 2);',
+    code: `${SPARSE} addon.${K.exportName}(l, new Float64Array(${K.nScalars}), ${F});`,
   },
   {
     name: 'a sparse list with a huge length, prepared',
     where: 'native/bindings/addon.cc',
-    code: 'const l = []; l.length = 2 ** 32 - 1; l[0] = new Float32Array(1); addon.prepare(l, 3);',
+    code: `${SPARSE} addon.prepare(l, ${S});`,
   },
 ];
 

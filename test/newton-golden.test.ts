@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Newton } from '../src/optim/newton.js';
 import { param } from '../src/param.js';
 import { CholeskyError } from '../src/errors.js';
 import { backendRows, useBackend } from './helpers/backends.js';
+import { readGolden } from './helpers/golden.js';
 
 interface NewtonGolden {
   lambda: number;
@@ -13,8 +12,8 @@ interface NewtonGolden {
   iterates: Array<{ w: number[]; f: number }>;
 }
 
-const load = (id: string): NewtonGolden =>
-  JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../shared/golden', `${id}.json`), 'utf8'));
+/** Recorded with scipy 1.10.1; vendored in test/golden/torch-1.13 with the torch files of that run. */
+const load = (id: string): NewtonGolden => readGolden<NewtonGolden>(`torch-1.13/${id}.json`);
 
 /** The golden problem: fills grad, returns the loss and the dense diagonal Hessian. */
 function closureFor(g: NewtonGolden, p: { data: Float64Array; grad: Float64Array }) {
@@ -33,8 +32,9 @@ function closureFor(g: NewtonGolden, p: { data: Float64Array; grad: Float64Array
   };
 }
 
-// The README: a textbook no-FMA Cholesky closed loop stays within 4.4e-16 of these iterates;
-// LAPACK's blocked factor may round differently in the last bit, hence 1e-15 (iterates are O(1)).
+// test/golden/README.md: a textbook no-FMA Cholesky closed loop stays within 4.4e-16 of these
+// iterates; LAPACK's blocked factor may round differently in the last bit, hence 1e-15 (iterates
+// are O(1)).
 const TOL = 1e-15;
 
 describe.each(backendRows)('Newton against scipy cho_factor/cho_solve (%s)', (_name, backend) => {

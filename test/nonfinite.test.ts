@@ -9,15 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { loadNative } from '../src/backend/native.js';
 import { referenceBackend } from '../src/backend/reference.js';
-import { ADAGRAD, ADAM, CHECK_FINITE, CHECK_ONLY, NADAM, RADAM, RMSPROP, SGD, stateCount } from '../src/backend/types.js';
-import type { Backend, FloatArray, StepKernel } from '../src/backend/types.js';
+import { CHECK_FINITE, CHECK_ONLY } from '../src/backend/types.js';
+import type { Backend, FloatArray } from '../src/backend/types.js';
 import { NonFiniteError, OptimRangeError, OptimTypeError } from '../src/errors.js';
-import { Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop, SGD as SGDOpt, param } from '../src/optim/index.js';
+import { Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, SGD as SGDOpt, param } from '../src/optim/index.js';
 import type { Optimizer, Param, StateDict } from '../src/optim/index.js';
 import { LBFGS } from '../src/optim/lbfgs.js';
 import { Newton } from '../src/optim/newton.js';
 import { backendRows, useBackend } from './helpers/backends.js';
-import { scalarsFor } from './helpers/scalars.js';
+import { KERNEL_CASES, OPTIMIZER_CLASSES } from './helpers/kernels.js';
+import type { KernelCase } from './helpers/kernels.js';
 import { bytesOf, snapshot } from './helpers/snapshot.js';
 
 const native = loadNative();
@@ -25,22 +26,6 @@ const SEED = Number(process.env.FC_SEED ?? (process.env.CI === 'true' ? 20261123
 console.log(`nonfinite: fast-check seed ${SEED} (FC_SEED=${SEED} reproduces)`);
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
-
-interface KernelCase {
-  kernel: StepKernel;
-  flags: number;
-  nScalars: number;
-}
-
-/** One flag set per kernel that uses every state buffer it has. */
-const KERNELS: KernelCase[] = [
-  { kernel: 'sgdStep', flags: SGD.F_MOMENTUM | SGD.F_WD, nScalars: SGD.N_SCALARS },
-  { kernel: 'adagradStep', flags: ADAGRAD.F_WD, nScalars: ADAGRAD.N_SCALARS },
-  { kernel: 'rmspropStep', flags: RMSPROP.F_CENTERED | RMSPROP.F_MOMENTUM, nScalars: RMSPROP.N_SCALARS },
-  { kernel: 'adamStep', flags: ADAM.F_AMSGRAD | ADAM.F_WD, nScalars: ADAM.N_SCALARS },
-  { kernel: 'nadamStep', flags: NADAM.F_DECOUPLED, nScalars: NADAM.N_SCALARS },
-  { kernel: 'radamStep', flags: RADAM.F_RECTIFIED, nScalars: RADAM.N_SCALARS },
-];
 
 /** Bit patterns of every kind of non-finite value: quiet and signalling NaNs with payloads, ±Inf. */
 const BAD32 = [0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0x7fbfffff, 0xffffffff, 0x7fffffff];
@@ -83,7 +68,7 @@ const scanArb: fc.Arbitrary<ScanCase> = fc.record({
 });
 
 function buildList(k: KernelCase, C: Ctor, c: ScanCase): { list: FloatArray[]; firstBad: number | undefined } {
-  const stride = 2 + stateCount(k.kernel, k.flags);
+  const { stride } = k;
   const list: FloatArray[] = [];
   let x = c.seed | 1;
   const rnd = () => {
@@ -126,14 +111,14 @@ function scanProperty(backend: Backend, k: KernelCase, C: Ctor) {
   return fc.property(scanArb, (c) => {
     const { list, firstBad } = buildList(k, C, c);
     const before = bytes(list);
-    const s = scalarsFor(k);
+    const { kernel, scalars: s, flags } = k;
     // CHECK_ONLY never writes, whatever it finds.
-    expect(backend[k.kernel](list, s, k.flags | CHECK_FINITE | CHECK_ONLY)).toBe(firstBad);
+    expect(backend.step(kernel, list, s, flags | CHECK_FINITE | CHECK_ONLY)).toBe(firstBad);
     expect(same(bytes(list), before)).toBe(true);
     // Through a prepared list, as the optimizers call it.
     const expected = clone(list);
-    if (firstBad === undefined) backend[k.kernel](expected, s, k.flags);
-    const got = backend[k.kernel](backend.prepare(list, 2 + stateCount(k.kernel, k.flags)), s, k.flags | CHECK_FINITE);
+    if (firstBad === undefined) backend.step(kernel, expected, s, flags);
+    const got = backend.step(kernel, backend.prepare(list, k.stride), s, flags | CHECK_FINITE);
     expect(got).toBe(firstBad);
     // Refused: every buffer unchanged. Accepted: exactly the unchecked update.
     expect(same(bytes(list), firstBad === undefined ? bytes(expected) : before)).toBe(true);
@@ -155,17 +140,17 @@ describe.each(SCAN_BACKENDS)('CHECK_FINITE scan, %s', (_name, backend, isa) => {
   afterAll(() => {
     native.addon?.setIsa('best');
   });
-  for (const k of KERNELS) {
+  for (const k of KERNEL_CASES) {
     for (const C of [Float32Array, Float64Array] as const) {
-      it(`${k.kernel} ${C.name}: reports the first tensor with a NaN/Inf and writes nothing; else steps exactly`, () => {
+      it(`${k.kernel.exportName} ${C.name}: reports the first tensor with a NaN/Inf and writes nothing; else steps exactly`, () => {
         fc.assert(scanProperty(backend, k, C), { seed: SEED, numRuns: 25 });
       }, 60_000);
     }
   }
 
-  it('CHECK_ONLY without CHECK_FINITE is refused', () => {
-    const list = [new Float64Array(3), new Float64Array(3)];
-    expect(() => backend.sgdStep(list, scalarsFor(KERNELS[0]), CHECK_ONLY)).toThrow(RangeError);
+  it.each(KERNEL_CASES)('$kernel.exportName: CHECK_ONLY without CHECK_FINITE is refused', ({ kernel, stride, scalars }) => {
+    const list = Array.from({ length: stride }, () => new Float64Array(3));
+    expect(() => backend.step(kernel, list, scalars, CHECK_ONLY)).toThrow(RangeError);
   });
 });
 
@@ -182,7 +167,13 @@ const OPTIMIZERS: Array<[string, Make]> = [
   ['AdamW', (p, nf) => new AdamW(p, { lr: 0.01, nonFinite: nf }) as never],
   ['NAdam', (p, nf) => new NAdam(p, { lr: 0.01, nonFinite: nf }) as never],
   ['RAdam', (p, nf) => new RAdam(p, { lr: 0.01, nonFinite: nf }) as never],
+  ['Adamax', (p, nf) => new Adamax(p, { lr: 0.01, weightDecay: 0.01, nonFinite: nf }) as never],
 ];
+
+it('the policy table covers every optimizer class src/optim exports', () => {
+  const covered = OPTIMIZERS.map(([, make]) => make(model()).constructor);
+  expect(covered).toEqual(expect.arrayContaining(OPTIMIZER_CLASSES.map(([, C]) => C)));
+});
 
 /** Params of both dtypes: w (f64, 300) and b (f32, 7), so a step is two backend calls. */
 function model(): Param[] {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop, SGD, param } from '../src/optim/index.js';
+import { Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, SGD, param } from '../src/optim/index.js';
 import type { GroupBase, Optimizer, Param } from '../src/optim/index.js';
 import { OptimRangeError, OptimTypeError } from '../src/errors.js';
-import { ADAM, SGD as SGD_K } from '../src/backend/types.js';
 import type { FloatArray } from '../src/backend/types.js';
 import { backendRows, useBackend } from './helpers/backends.js';
+import { KERNEL_CASES, OPTIMIZER_CLASSES } from './helpers/kernels.js';
 import { bytesOf, detach, snapshot } from './helpers/snapshot.js';
 
 type AnyOptimizer = Optimizer<GroupBase>;
@@ -19,9 +19,14 @@ const ALL: Array<[string, Ctor, object]> = [
   ['AdamW', AdamW as unknown as Ctor, {}],
   ['NAdam', NAdam as unknown as Ctor, {}],
   ['RAdam', RAdam as unknown as Ctor, {}],
+  ['Adamax', Adamax as unknown as Ctor, {}],
 ];
 
-const BETAS = new Set(['Adam', 'AdamW', 'NAdam', 'RAdam']);
+const BETAS = new Set(['Adam', 'AdamW', 'NAdam', 'RAdam', 'Adamax']);
+
+it('the table covers every optimizer class src/optim exports', () => {
+  expect(ALL.map(([, C]) => C)).toEqual(expect.arrayContaining(OPTIMIZER_CLASSES.map(([, C]) => C)));
+});
 
 function twoGroups(ctor: Ctor, options: object): { ps: Param[]; opt: AnyOptimizer } {
   const ps = [
@@ -219,49 +224,58 @@ describe.each(backendRows)('step() refusals change nothing, %s backend', (_name,
 });
 
 describe.each(backendRows)('backend kernels refuse bad calls without writing, %s backend', (_name, backend) => {
-  const make = (): FloatArray[] => [Float64Array.from([1, 2, 3]), Float64Array.from([0.1, 0.2, 0.3])];
-  const scalars = (n: number) => new Float64Array(n).fill(0.5);
+  describe.each(KERNEL_CASES)('$kernel.exportName', ({ kernel, flags, stride, scalars }) => {
+    /** One tensor of 3 elements for a kernel with `n` arrays per tensor. */
+    const make = (n = kernel.stride(0)): FloatArray[] =>
+      Array.from({ length: n }, (_, j) => Float64Array.from([1, 2, 3], (x) => x * (j === 1 ? 0.1 : 1)));
+    const call = (list: unknown, s: unknown = scalars, f = 0) => () => backend.step(kernel, list as FloatArray[], s as Float64Array, f);
+    /** A flag set whose stride differs from that of flags 0, if the kernel has one. */
+    const wider = flags !== 0 && stride !== kernel.stride(0) ? [flags] : [];
 
-  it.each([
-    ['a list that is not an array', () => backend.sgdStep({} as unknown as FloatArray[], scalars(SGD_K.N_SCALARS), 0), OptimTypeError, /list must be an Array/],
-    ['an Int32Array in the list', () => backend.sgdStep([...make(), ...[]].map((a, i) => (i === 1 ? new Int32Array(3) : a)) as FloatArray[], scalars(SGD_K.N_SCALARS), 0), OptimTypeError, /list\[1\] must be a Float64Array/],
-    ['mixed dtypes', () => backend.sgdStep([make()[0], new Float32Array(3)], scalars(SGD_K.N_SCALARS), 0), OptimTypeError, /list\[1\]/],
-    ['lengths differing within a tuple', () => backend.sgdStep([make()[0], new Float64Array(2)], scalars(SGD_K.N_SCALARS), 0), OptimRangeError, /list\[1\] has length 2/],
-    ['a list length not a multiple of the stride', () => backend.sgdStep(make(), scalars(SGD_K.N_SCALARS), SGD_K.F_MOMENTUM), OptimRangeError, /not a multiple of 3/],
-    ['scalars of the wrong length', () => backend.adamStep([...make(), new Float64Array(3), new Float64Array(3)], scalars(3), 0), OptimRangeError, /scalars must have length 10/],
-    ['scalars that are not a Float64Array', () => backend.sgdStep(make(), new Float32Array(SGD_K.N_SCALARS) as unknown as Float64Array, 0), OptimTypeError, /scalars must be a Float64Array/],
-    ['unknown flag bits', () => backend.adamStep([...make(), new Float64Array(3), new Float64Array(3)], scalars(ADAM.N_SCALARS), 64), OptimRangeError, /flags/],
-  ] as const)('refuses %s', (_n, call, cls, message) => {
-    expect(call).toThrow(cls);
-    expect(call).toThrow(message);
-  });
+    it.each([
+      ['a list that is not an array', call({}), OptimTypeError, /list must be an Array/],
+      ['an Int32Array in the list', call(make().map((a, i) => (i === 1 ? new Int32Array(3) : a))), OptimTypeError, /list\[1\] must be a Float64Array/],
+      ['mixed dtypes', call(make().map((a, i) => (i === 1 ? new Float32Array(3) : a))), OptimTypeError, /list\[1\]/],
+      ['lengths differing within a tuple', call(make().map((a, i) => (i === 1 ? new Float64Array(2) : a))), OptimRangeError, /list\[1\] has length 2/],
+      ['a list length not a multiple of the stride', call([...make(), new Float64Array(3)]), OptimRangeError, new RegExp(`not a multiple of ${kernel.stride(0)}`)],
+      ...wider.map((f) => ['a list too short for the flags', call(make(), scalars, f), OptimRangeError, new RegExp(`not a multiple of ${kernel.stride(f)}`)] as const),
+      ['scalars of the wrong length', call(make(), new Float64Array(kernel.nScalars + 1)), OptimRangeError, new RegExp(`scalars must have length ${kernel.nScalars}`)],
+      ['scalars that are not a Float64Array', call(make(), new Float32Array(kernel.nScalars)), OptimTypeError, /scalars must be a Float64Array/],
+      ['unknown flag bits', call(make(), scalars, kernel.allFlags + 1), OptimRangeError, /flags/],
+    ] as const)('refuses %s, naming the kernel', (_n, fn, cls, message) => {
+      expect(fn).toThrow(cls);
+      expect(fn).toThrow(message);
+      expect(fn).toThrow(kernel.exportName);
+    });
 
-  it('writes nothing when a later tensor of the list is bad', () => {
-    const good = make();
-    const before = good.map(bytesOf);
-    expect(() => backend.sgdStep([...good, new Float64Array(2), new Float64Array(3)], scalars(SGD_K.N_SCALARS), 0)).toThrow(OptimRangeError);
-    expect(good.map(bytesOf)).toEqual(before);
-  });
+    it('writes nothing when a later tensor of the list is bad', () => {
+      const good = make();
+      const before = good.map(bytesOf);
+      const bad = make().map((a, i) => (i === 0 ? new Float64Array(2) : a));
+      expect(call([...good, ...bad])).toThrow(OptimRangeError);
+      expect(good.map(bytesOf)).toEqual(before);
+    });
 
-  it('refuses a plain list holding a detached array, which is not an empty tensor', () => {
-    const list = make();
-    const empty: FloatArray[] = [new Float64Array(0), new Float64Array(0)];
-    backend.sgdStep([...list, ...empty], scalars(SGD_K.N_SCALARS), 0);
-    const before = list.map(bytesOf);
-    empty.forEach(detach);
-    expect(() => backend.sgdStep([...list, ...empty], scalars(SGD_K.N_SCALARS), 0)).toThrow(OptimTypeError);
-    expect(list.map(bytesOf)).toEqual(before);
-  });
+    it('refuses a plain list holding a detached array, which is not an empty tensor', () => {
+      const list = make();
+      const empty = Array.from({ length: list.length }, () => new Float64Array(0));
+      call([...list, ...empty])();
+      const before = list.map(bytesOf);
+      empty.forEach(detach);
+      expect(call([...list, ...empty])).toThrow(OptimTypeError);
+      expect(list.map(bytesOf)).toEqual(before);
+    });
 
-  it('a prepared list refuses to step once a buffer is detached', () => {
-    const list = make();
-    const handle = backend.prepare(list, 2);
-    expect(handle.tensors).toBe(1);
-    backend.sgdStep(handle, scalars(SGD_K.N_SCALARS), 0);
-    detach(list[1]);
-    const before = bytesOf(list[0]);
-    expect(() => backend.sgdStep(handle, scalars(SGD_K.N_SCALARS), 0)).toThrow(/detached or resized/);
-    expect(bytesOf(list[0])).toEqual(before);
-    expect(() => backend.sgdStep(handle, scalars(SGD_K.N_SCALARS), SGD_K.F_MOMENTUM)).toThrow(OptimRangeError);
+    it('a prepared list refuses to step once a buffer is detached, or with flags of another stride', () => {
+      const list = make();
+      const handle = backend.prepare(list, list.length);
+      expect(handle.tensors).toBe(1);
+      call(handle)();
+      for (const f of wider) expect(call(handle, scalars, f)).toThrow(OptimRangeError);
+      detach(list[1]);
+      const before = bytesOf(list[0]);
+      expect(call(handle)).toThrow(/detached or resized/);
+      expect(bytesOf(list[0])).toEqual(before);
+    });
   });
 });

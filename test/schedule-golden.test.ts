@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CosineAnnealingLR, ExponentialLR, LinearLR, SGD, StepLR, param } from '../src/index.js';
 import type { LRScheduler, SchedulableOptimizer } from '../src/index.js';
+import { readGolden } from './helpers/golden.js';
 
-/** A `sched_*.json` file (see ../shared/golden/README.md). */
+/** A `sched_*.json` file (see test/golden/README.md). */
 interface ScheduleGolden {
   kind: string;
   torch_call: string;
@@ -12,10 +11,8 @@ interface ScheduleGolden {
   lr: number[];
 }
 
-const GOLDEN_DIR = path.resolve(__dirname, '../../shared/golden');
-
 function load(id: string): ScheduleGolden {
-  return JSON.parse(readFileSync(path.join(GOLDEN_DIR, `${id}.json`), 'utf8')) as ScheduleGolden;
+  return readGolden<ScheduleGolden>(`torch-1.13/${id}.json`);
 }
 
 /** Each file's torch call, and the same scheduler built through this library. */

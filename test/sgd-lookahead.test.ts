@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { SGD } from '../src/optim/sgd.js';
 import { param } from '../src/param.js';
 import { backendRows, useBackend } from './helpers/backends.js';
+import { readGolden } from './helpers/golden.js';
 
-const golden = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../shared/golden/sgd_nesterov.json'), 'utf8')) as {
+const golden = readGolden<{
   problem: { a: number[]; c: number[]; w0: number[] };
   trajectory: number[][];
-};
+}>('torch-1.13/sgd_nesterov.json');
 
 describe.each(backendRows)('SGD lookahead (Sutskever) form (%s)', (_name, backend) => {
   useBackend(backend);

@@ -12,17 +12,11 @@
  * run before anything is written.
  */
 import { CholeskyError, OptimRangeError, OptimTypeError } from '../errors.js';
+import { describe } from '../validate.js';
 import type { Backend, FloatArray } from './types.js';
 
 type LinalgMethods = Pick<Backend,
   'gemm' | 'syrk' | 'potrf' | 'potrs' | 'syevd' | 'gemmAsync' | 'potrfAsync' | 'potrsAsync' | 'syevdAsync'>;
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'Array';
-  if (ArrayBuffer.isView(v)) return v.constructor.name;
-  return typeof v;
-}
 
 function dim(fn: string, name: string, v: unknown): number {
   if (typeof v !== 'number') throw new OptimTypeError(`${fn}: ${name} must be a number`);
@@ -47,11 +41,11 @@ function arrays(fn: string, ops: Operand[]): FloatArray[] {
   for (const [name, v, want, formula] of ops) {
     if (!(v instanceof Float32Array || v instanceof Float64Array)) {
       throw new OptimTypeError(
-        `${fn}: ${name} must be a Float32Array or Float64Array${ArrayBuffer.isView(v) ? `, got ${typeName(v)}` : ''}`,
+        `${fn}: ${name} must be a Float32Array or Float64Array${ArrayBuffer.isView(v) ? `, got ${describe(v)}` : ''}`,
       );
     }
     if (out.length > 0 && v.constructor !== out[0].constructor) {
-      throw new OptimTypeError(`${fn}: ${name} must be a ${out[0].constructor.name} like ${ops[0][0]}, got ${typeName(v)}`);
+      throw new OptimTypeError(`${fn}: ${name} must be a ${out[0].constructor.name} like ${ops[0][0]}, got ${describe(v)}`);
     }
     if (v.length !== want) {
       throw new OptimRangeError(`${fn}: ${name} has length ${v.length}, expected ${formula} = ${want}`);

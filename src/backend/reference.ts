@@ -7,19 +7,13 @@
  * rounded twice. This file checks a call as the addon does and applies the gradient policy.
  */
 import { OptimRangeError, OptimTypeError } from '../errors.js';
+import { describe, isDetached } from '../validate.js';
 import { VERSION } from '../version.js';
 import { CHECK_FINITE, CHECK_ONLY, firstNonFinite } from './types.js';
 import type { Backend, BackendInfo, FloatArray, PreparedList, TensorList } from './types.js';
 import type { AnyKernel } from './kernel.js';
 import { MAX_STATES } from './kernel.js';
 import { referenceLinalg } from './reference-linalg.js';
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'Array';
-  if (ArrayBuffer.isView(v)) return v.constructor.name;
-  return typeof v;
-}
 
 /**
  * A list checked once by `prepare`. Each step re-reads every array's length: a detached buffer
@@ -70,37 +64,21 @@ class ReferencePrepared implements PreparedList {
   }
 }
 
-/**
- * Whether a (zero-length) array's buffer was detached: a transferred buffer must be refused, not
- * taken for an empty tensor. Node 20 has no `ArrayBuffer.prototype.detached`, but a view cannot
- * be constructed on a detached buffer.
- */
-function isDetached(a: FloatArray): boolean {
-  const buffer = a.buffer;
-  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength !== 0) return false;
-  try {
-    new Uint8Array(buffer);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
 /** Checks the arrays of a list: one dtype, equal lengths within each tuple, none detached. */
-function checkList(fn: string, list: readonly unknown[], stride: number): void {
+function checkList(list: readonly unknown[], fn: string, stride: number): void {
   if (list.length === 0) return;
   const first = list[0];
   const ctor = first instanceof Float32Array ? Float32Array : first instanceof Float64Array ? Float64Array : undefined;
   if (ctor === undefined) {
-    throw new OptimTypeError(`${fn}: list[0] must be a Float32Array or Float64Array, got ${typeName(first)}`);
+    throw new OptimTypeError(`${fn}: list[0] must be a Float32Array or Float64Array, got ${describe(first)}`);
   }
   let n = 0;
   for (let i = 0; i < list.length; i++) {
     const el = list[i];
     if (!(el instanceof ctor)) {
-      throw new OptimTypeError(`${fn}: list[${i}] must be a ${ctor.name} like list[0], got ${typeName(el)}`);
+      throw new OptimTypeError(`${fn}: list[${i}] must be a ${ctor.name} like list[0], got ${describe(el)}`);
     }
-    if (el.length === 0 && isDetached(el)) {
+    if (isDetached(el)) {
       throw new OptimTypeError(`${fn}: list[${i}] is backed by a detached ArrayBuffer`);
     }
     if (i % stride === 0) {
@@ -122,7 +100,7 @@ function prepare(list: TensorList, stride: number): PreparedList {
   if (list.length % stride !== 0) {
     throw new OptimRangeError(`prepare: list length ${list.length} is not a multiple of stride ${stride}`);
   }
-  checkList('prepare', list, stride);
+  checkList(list, 'prepare', stride);
   return new ReferencePrepared([...list], stride);
 }
 
@@ -145,7 +123,7 @@ function resolve(k: AnyKernel, list: unknown, scalars: unknown, flags: unknown):
     throw new OptimRangeError(`${kernel}: flags: CHECK_ONLY (512) needs CHECK_FINITE (256)`);
   }
   if (!(scalars instanceof Float64Array)) {
-    throw new OptimTypeError(`${kernel}: scalars must be a Float64Array, got ${typeName(scalars)}`);
+    throw new OptimTypeError(`${kernel}: scalars must be a Float64Array, got ${describe(scalars)}`);
   }
   if (scalars.length !== k.nScalars) {
     throw new OptimRangeError(`${kernel}: scalars must have length ${k.nScalars}, got ${scalars.length}`);
@@ -159,7 +137,7 @@ function resolve(k: AnyKernel, list: unknown, scalars: unknown, flags: unknown):
         `(param, grad and ${stride - 2} state buffers per tensor for these flags)`,
     );
   }
-  checkList(kernel, arr, stride);
+  checkList(arr, kernel, stride);
   return arr as FloatArray[];
 }
 

@@ -3,8 +3,8 @@
  * and numeric values, and the report of the worst entries.
  */
 import type { FloatArray } from '../backend/types.js';
-import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { describe, isFloatArray } from '../optim/validate.js';
+import { OptimRangeError } from '../errors.js';
+import { checkFloatArray, checkInRange, checkOptions } from '../validate.js';
 
 export interface CheckOptions {
   /**
@@ -64,20 +64,11 @@ export interface Settings {
 }
 
 export function settings(fn: string, options: unknown, x: FloatArray): Settings {
-  if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw new OptimTypeError(`${fn}: options must be an object, got ${describe(options)}`);
-  }
-  const o = (options ?? {}) as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    if (!['eps', 'rtol', 'floor', 'worst'].includes(k)) throw new OptimTypeError(`${fn}: unknown option "${k}" (options are eps, rtol, floor, worst)`);
-  }
+  const o = checkOptions(options, ['eps', 'rtol', 'floor', 'worst'], fn);
   const single = x instanceof Float32Array;
   const positive = (name: string, fallback: number | undefined): number | undefined => {
     const v = o[name];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'number') throw new OptimTypeError(`${fn}: options.${name} must be a number, got ${describe(v)}`);
-    if (!(v > 0 && v < Infinity)) throw new OptimRangeError(`${fn}: options.${name} must be a finite number > 0, got ${v}`);
-    return v;
+    return v === undefined ? fallback : checkInRange(v, name, `${fn}: options.`, 0, Infinity, { minOpen: true });
   };
   const worst = o.worst ?? 5;
   if (typeof worst !== 'number' || !Number.isInteger(worst) || worst < 0) {
@@ -93,11 +84,11 @@ export function settings(fn: string, options: unknown, x: FloatArray): Settings 
 }
 
 export function point(fn: string, x: unknown): FloatArray {
-  if (!isFloatArray(x)) throw new OptimTypeError(`${fn}: x must be a Float32Array or Float64Array, got ${describe(x)}`);
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(x[i])) throw new OptimRangeError(`${fn}: x[${i}] = ${x[i]} is not finite`);
+  const a = checkFloatArray(x, 'x', `${fn}: `);
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) throw new OptimRangeError(`${fn}: x[${i}] = ${a[i]} is not finite`);
   }
-  return x;
+  return a;
 }
 
 /**

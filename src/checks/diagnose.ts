@@ -1,8 +1,7 @@
 import type { FloatArray } from '../backend/types.js';
-import { OptimRangeError, OptimTypeError } from '../errors.js';
+import { OptimRangeError } from '../errors.js';
 import { eigh } from '../linalg/eigh.js';
-import { dimension, expectLength, floatArray } from '../linalg/validate.js';
-import { describe } from '../optim/validate.js';
+import { checkDimension, checkFloatArray, checkLength, checkOptions, describe } from '../validate.js';
 import { tolerance } from './compare.js';
 
 /** What the second-order test says about a stationary point with Hessian H. */
@@ -60,20 +59,18 @@ export interface Diagnosis {
  */
 export function diagnose(H: FloatArray, n: number, options: DiagnoseOptions = {}): Diagnosis {
   const fn = 'diagnose';
-  floatArray(fn, 'H', H);
-  const N = dimension(fn, 'n', n);
+  const at = 'diagnose: ';
+  checkFloatArray(H, 'H', at);
+  const N = checkDimension(n, 'n', at);
   if (N === 0) throw new OptimRangeError(`${fn}: n must be >= 1`);
-  expectLength(fn, 'H', H, N * N, 'n*n');
-  if (options === null || typeof options !== 'object') throw new OptimTypeError(`${fn}: options must be an object, got ${describe(options)}`);
-  for (const k of Object.keys(options)) {
-    if (!['rtol', 'grad', 'gtol'].includes(k)) throw new OptimTypeError(`${fn}: unknown option "${k}" (options are rtol, grad, gtol)`);
-  }
+  checkLength(H, 'H', at, N * N, 'n*n');
+  const o = checkOptions<DiagnoseOptions>(options, ['rtol', 'grad', 'gtol'], fn);
   const eps = H instanceof Float32Array ? 2 ** -23 : 2 ** -52;
-  const rtol = options.rtol ?? N * eps;
+  const rtol = o.rtol ?? N * eps;
   if (typeof rtol !== 'number' || !(rtol >= 0 && rtol < Infinity)) throw new OptimRangeError(`${fn}: options.rtol must be a finite number >= 0, got ${String(rtol)}`);
-  const gtol = options.gtol ?? 1e-5;
+  const gtol = o.gtol ?? 1e-5;
   if (typeof gtol !== 'number' || !(gtol >= 0)) throw new OptimRangeError(`${fn}: options.gtol must be a number >= 0, got ${String(gtol)}`);
-  const g = options.grad;
+  const g = o.grad;
   if (g !== undefined && (g === null || typeof g !== 'object' || g.length !== N)) {
     throw new OptimRangeError(`${fn}: options.grad must be an array of length n = ${N}, got ${describe(g)}`);
   }

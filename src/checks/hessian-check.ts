@@ -1,6 +1,6 @@
 import type { FloatArray } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { describe } from '../optim/validate.js';
+import { describe } from '../validate.js';
 import { centralDifference, compare, point, settings, summarize } from './compare.js';
 import type { CheckOptions, Comparison } from './compare.js';
 

@@ -1,6 +1,6 @@
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { checkKnownKeys, describe } from '../optim/validate.js';
-import { checkCount, checkSeed, drawInto, EpochStreams, identity, shuffleInPlace } from './random.js';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkRequired, describe, orDefault } from '../validate.js';
+import { checkUint32, drawInto, EpochStreams, identity, shuffleInPlace } from './random.js';
 
 export interface MinibatchOptions {
   /** Indices per batch (required). */
@@ -48,31 +48,24 @@ export class Minibatches implements Iterable<Uint32Array> {
 
   constructor(n: number, options: MinibatchOptions) {
     const where = 'minibatches(n, options)';
-    this.n = checkCount(`${where}: n`, n);
+    this.n = checkUint32(n, 'n', `${where}: `);
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new OptimTypeError(`${where}: options must be an object with at least batchSize, got ${describe(options)}`);
     }
     checkKnownKeys(options, KEYS, where, false);
     const o: Partial<MinibatchOptions> = options;
-    if (o.batchSize === undefined) throw new OptimTypeError(`${where}: options.batchSize is required`);
-    if (typeof o.batchSize !== 'number') {
-      throw new OptimTypeError(`${where}: options.batchSize must be a number, got ${describe(o.batchSize)}`);
-    }
-    if (!Number.isSafeInteger(o.batchSize) || o.batchSize < 1) {
-      throw new OptimRangeError(`${where}: options.batchSize must be an integer >= 1, got ${o.batchSize}`);
-    }
-    this.batchSize = o.batchSize;
-    this.withReplacement = checkFlag(where, o.withReplacement, 'withReplacement', false);
-    this.shuffle = checkFlag(where, o.shuffle, 'shuffle', true);
-    this.dropLast = checkFlag(where, o.dropLast, 'dropLast', false);
+    const at = `${where}: options.`;
+    this.batchSize = checkInteger(checkRequired(o.batchSize, 'batchSize', at), 'batchSize', at, 1);
+    this.withReplacement = checkBoolean(orDefault(o.withReplacement, false), 'withReplacement', at);
+    this.shuffle = checkBoolean(orDefault(o.shuffle, true), 'shuffle', at);
+    this.dropLast = checkBoolean(orDefault(o.dropLast, false), 'dropLast', at);
     if (this.withReplacement && !this.shuffle) {
       throw new OptimRangeError(
         `${where}: options.withReplacement draws indices at random, which options.shuffle: false contradicts; leave shuffle out`,
       );
     }
-    this.seed = checkSeed(`${where}: options.seed`, o.seed ?? 0);
-    const epochs = o.epochs ?? 1;
-    if (typeof epochs !== 'number') throw new OptimTypeError(`${where}: options.epochs must be a number, got ${describe(epochs)}`);
+    this.seed = checkUint32(o.seed ?? 0, 'seed', at);
+    const epochs = checkNumber(o.epochs ?? 1, 'epochs', at);
     if (!(epochs === Infinity || (Number.isSafeInteger(epochs) && epochs >= 0))) {
       throw new OptimRangeError(`${where}: options.epochs must be an integer >= 0 or Infinity, got ${epochs}`);
     }
@@ -106,10 +99,4 @@ export class Minibatches implements Iterable<Uint32Array> {
 /** Minibatches of sample indices; see {@link Minibatches}. */
 export function minibatches(n: number, options: MinibatchOptions): Minibatches {
   return new Minibatches(n, options);
-}
-
-function checkFlag(where: string, v: unknown, key: string, fallback: boolean): boolean {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw new OptimTypeError(`${where}: options.${key} must be a boolean, got ${describe(v)}`);
-  return v;
 }

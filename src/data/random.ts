@@ -1,28 +1,22 @@
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
-import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { describe } from '../optim/validate.js';
+import { OptimRangeError } from '../errors.js';
+import { checkNumber, path, show } from '../validate.js';
 
 /** The most indices a Uint32Array batch can name. */
 export const MAX_COUNT = 2 ** 32 - 1;
 
-/** A seed: an integer in [0, 2³² − 1] (pure-rand's xoroshiro128+ takes 32 bits of seed). */
-export function checkSeed(where: string, seed: unknown): number {
-  if (typeof seed !== 'number') throw new OptimTypeError(`${where} must be a number, got ${describe(seed)}`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_COUNT) {
-    throw new OptimRangeError(`${where} must be an integer in [0, 2^32 - 1], got ${seed}`);
+/**
+ * A seed or a number of samples: an integer in [0, 2³² − 1] (pure-rand's xoroshiro128+ takes
+ * 32 bits of seed; a Uint32Array names at most 2³² − 1 indices).
+ */
+export function checkUint32(v: unknown, key: string, where: string): number {
+  const x = checkNumber(v, key, where);
+  if (!Number.isInteger(x) || x < 0 || x > MAX_COUNT) {
+    throw new OptimRangeError(`${path(where, key)} must be an integer in [0, 2^32 - 1], got ${show(x)}`);
   }
-  return seed;
-}
-
-/** A number of samples: an integer in [0, 2³² − 1]. */
-export function checkCount(where: string, n: unknown): number {
-  if (typeof n !== 'number') throw new OptimTypeError(`${where} must be a number, got ${describe(n)}`);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_COUNT) {
-    throw new OptimRangeError(`${where} must be an integer in [0, 2^32 - 1], got ${n}`);
-  }
-  return n;
+  return x;
 }
 
 /**
@@ -75,7 +69,7 @@ export function drawInto(out: Uint32Array, n: number, rng: JumpableRandomGenerat
  * `minibatches(n, { seed })` uses for its first epoch.
  */
 export function permutation(n: number, seed = 0): Uint32Array {
-  checkCount('permutation(n, seed): n', n);
-  checkSeed('permutation(n, seed): seed', seed);
+  checkUint32(n, 'n', 'permutation(n, seed): ');
+  checkUint32(seed, 'seed', 'permutation(n, seed): ');
   return shuffleInPlace(identity(n), new EpochStreams(seed).next());
 }

@@ -7,9 +7,9 @@ import { getBackend } from '../backend/select.js';
 import type { FloatArray } from '../backend/types.js';
 import { OptimRangeError } from '../errors.js';
 import {
-  alloc, boolean, dimension, expectLength, floatArray, noOverlap, optionalDimension, options as readOptions, quotient,
-  sameMemory, sameType,
-} from './validate.js';
+  checkBoolean, checkDimension, checkFloatArray, checkLength, checkOptions, checkSameType, orDefault,
+} from '../validate.js';
+import { alloc, noOverlap, optionalDimension, quotient, sameMemory } from './validate.js';
 
 export interface CholeskyOptions<T extends FloatArray = FloatArray> {
   /** Where L goes (n×n, must not share memory with `a`). Default: a new array. */
@@ -25,18 +25,19 @@ interface Factor<T extends FloatArray> {
 }
 
 function prepareFactor<T extends FloatArray>(fn: string, a: T, n: unknown, opts: unknown): Factor<T> {
-  floatArray(fn, 'a', a);
-  const N = dimension(fn, 'n', n);
-  expectLength(fn, 'a', a, N * N, 'n*n');
-  const o = readOptions(fn, opts, ['out', 'inPlace']);
-  const inPlace = boolean(fn, 'options.inPlace', o.inPlace);
+  const at = `${fn}: `;
+  checkFloatArray(a, 'a', at);
+  const N = checkDimension(n, 'n', at);
+  checkLength(a, 'a', at, N * N, 'n*n');
+  const o = checkOptions(opts, ['out', 'inPlace'], fn);
+  const inPlace = checkBoolean(orDefault(o.inPlace, false), 'options.inPlace', at);
   if (o.out === undefined) return { a, out: inPlace ? a : alloc(a, N * N), n: N };
-  const out = sameType(fn, 'options.out', o.out, a, 'a') as T;
+  const out = checkSameType(o.out, 'options.out', at, a, 'a') as T;
   if (inPlace && !sameMemory(out, a)) {
     throw new OptimRangeError(`${fn}: options.out and options.inPlace: true name different arrays; give one of them`);
   }
-  expectLength(fn, 'options.out', out, N * N, 'n*n');
-  if (!sameMemory(out, a)) noOverlap(fn, 'options.out', out, 'a', a);
+  checkLength(out, 'options.out', at, N * N, 'n*n');
+  if (!sameMemory(out, a)) noOverlap(out, 'options.out', at, a, 'a');
   return { a, out, n: N };
 }
 
@@ -80,27 +81,28 @@ interface Solve<T extends FloatArray> {
 }
 
 function prepareSolve<T extends FloatArray>(fn: string, L: T, b: T, n: unknown, opts: unknown, lName = 'L'): Solve<T> {
-  floatArray(fn, lName, L);
-  sameType(fn, 'b', b, L, lName);
-  const N = dimension(fn, 'n', n);
-  expectLength(fn, lName, L, N * N, 'n*n');
-  const o = readOptions(fn, opts, ['nrhs', 'out', 'inPlace']);
-  const given = optionalDimension(fn, 'options.nrhs', o.nrhs);
-  const nrhs = given ?? (N > 0 ? quotient(fn, 'b', b.length, N, 'n') : 1);
-  expectLength(fn, 'b', b, N * nrhs, 'n*nrhs');
-  const inPlace = boolean(fn, 'options.inPlace', o.inPlace);
+  const at = `${fn}: `;
+  checkFloatArray(L, lName, at);
+  checkSameType(b, 'b', at, L, lName);
+  const N = checkDimension(n, 'n', at);
+  checkLength(L, lName, at, N * N, 'n*n');
+  const o = checkOptions(opts, ['nrhs', 'out', 'inPlace'], fn);
+  const given = optionalDimension(o.nrhs, 'options.nrhs', at);
+  const nrhs = given ?? (N > 0 ? quotient(b.length, 'b', at, N, 'n') : 1);
+  checkLength(b, 'b', at, N * nrhs, 'n*nrhs');
+  const inPlace = checkBoolean(orDefault(o.inPlace, false), 'options.inPlace', at);
   let x: T;
   if (o.out === undefined) {
     x = inPlace ? b : alloc(b, N * nrhs);
   } else {
-    x = sameType(fn, 'options.out', o.out, L, lName) as T;
+    x = checkSameType(o.out, 'options.out', at, L, lName) as T;
     if (inPlace && !sameMemory(x, b)) {
       throw new OptimRangeError(`${fn}: options.out and options.inPlace: true name different arrays; give one of them`);
     }
-    expectLength(fn, 'options.out', x, N * nrhs, 'n*nrhs');
-    if (!sameMemory(x, b)) noOverlap(fn, 'options.out', x, 'b', b);
+    checkLength(x, 'options.out', at, N * nrhs, 'n*nrhs');
+    if (!sameMemory(x, b)) noOverlap(x, 'options.out', at, b, 'b');
   }
-  noOverlap(fn, inPlace ? 'b' : 'options.out', x, lName, L);
+  noOverlap(x, inPlace ? 'b' : 'options.out', at, L, lName);
   return { L, b, x, n: N, nrhs };
 }
 
@@ -137,7 +139,7 @@ export interface SolveSPDOptions<T extends FloatArray = FloatArray> {
  */
 export function solveSPD<T extends FloatArray>(a: T, b: T, n: number, options?: SolveSPDOptions<T>): T {
   const fn = 'solveSPD';
-  const o = readOptions(fn, options, ['nrhs', 'out']);
+  const o = checkOptions(options, ['nrhs', 'out'], fn);
   const s = prepareSolve(fn, a, b, n, o, 'a');
   const L = alloc(a, s.n * s.n);
   const backend = getBackend();

@@ -4,9 +4,8 @@
  */
 import { getBackend } from '../backend/select.js';
 import type { FloatArray } from '../backend/types.js';
-import {
-  alloc, dimension, expectLength, floatArray, noOverlap, options as readOptions, sameType,
-} from './validate.js';
+import { checkDimension, checkFloatArray, checkLength, checkOptions, checkSameType } from '../validate.js';
+import { alloc, noOverlap } from './validate.js';
 
 export interface EighResult<T extends FloatArray = FloatArray> {
   /** The n eigenvalues, ascending. */
@@ -23,17 +22,18 @@ export interface EighOptions<T extends FloatArray = FloatArray> {
 }
 
 function prepare<T extends FloatArray>(fn: string, a: T, n: unknown, opts: unknown): EighResult<T> & { a: T; n: number } {
-  floatArray(fn, 'a', a);
-  const N = dimension(fn, 'n', n);
-  expectLength(fn, 'a', a, N * N, 'n*n');
-  const o = readOptions(fn, opts, ['values', 'vectors']);
-  const values = o.values === undefined ? alloc(a, N) : (sameType(fn, 'options.values', o.values, a, 'a') as T);
-  const vectors = o.vectors === undefined ? alloc(a, N * N) : (sameType(fn, 'options.vectors', o.vectors, a, 'a') as T);
-  expectLength(fn, 'options.values', values, N, 'n');
-  expectLength(fn, 'options.vectors', vectors, N * N, 'n*n');
-  noOverlap(fn, 'options.values', values, 'a', a);
-  noOverlap(fn, 'options.vectors', vectors, 'a', a);
-  noOverlap(fn, 'options.vectors', vectors, 'options.values', values);
+  const at = `${fn}: `;
+  checkFloatArray(a, 'a', at);
+  const N = checkDimension(n, 'n', at);
+  checkLength(a, 'a', at, N * N, 'n*n');
+  const o = checkOptions(opts, ['values', 'vectors'], fn);
+  const values = o.values === undefined ? alloc(a, N) : (checkSameType(o.values, 'options.values', at, a, 'a') as T);
+  const vectors = o.vectors === undefined ? alloc(a, N * N) : (checkSameType(o.vectors, 'options.vectors', at, a, 'a') as T);
+  checkLength(values, 'options.values', at, N, 'n');
+  checkLength(vectors, 'options.vectors', at, N * N, 'n*n');
+  noOverlap(values, 'options.values', at, a, 'a');
+  noOverlap(vectors, 'options.vectors', at, a, 'a');
+  noOverlap(vectors, 'options.vectors', at, values, 'options.values');
   return { a, n: N, values, vectors };
 }
 

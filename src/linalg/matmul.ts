@@ -5,9 +5,9 @@ import { getBackend } from '../backend/select.js';
 import type { FloatArray } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import {
-  alloc, boolean, expectLength, finiteNumber, floatArray, noOverlap, optionalDimension, options as readOptions, quotient,
-  sameType,
-} from './validate.js';
+  checkBoolean, checkFinite, checkFloatArray, checkLength, checkOptions, checkSameType, orDefault,
+} from '../validate.js';
+import { alloc, noOverlap, optionalDimension, quotient } from './validate.js';
 
 export interface MatmulOptions<T extends FloatArray = FloatArray> {
   /** Rows of op(a) and of the result. */
@@ -53,13 +53,14 @@ function inferDims(fn: string, a: FloatArray, b: FloatArray, out: FloatArray | u
   if (m === undefined && n === undefined && k === undefined) {
     throw new OptimTypeError(`${fn}: give at least one of options.m, options.n, options.k (the lengths alone do not fix the shapes)`);
   }
+  const at = `${fn}: `;
   for (let pass = 0; pass < 2; pass++) {
-    if (k === undefined && m !== undefined && m > 0) k = quotient(fn, 'a', a.length, m, 'm');
-    if (k === undefined && n !== undefined && n > 0) k = quotient(fn, 'b', b.length, n, 'n');
-    if (m === undefined && k !== undefined && k > 0) m = quotient(fn, 'a', a.length, k, 'k');
-    if (n === undefined && k !== undefined && k > 0) n = quotient(fn, 'b', b.length, k, 'k');
-    if (out && m === undefined && n !== undefined && n > 0) m = quotient(fn, 'options.out', out.length, n, 'n');
-    if (out && n === undefined && m !== undefined && m > 0) n = quotient(fn, 'options.out', out.length, m, 'm');
+    if (k === undefined && m !== undefined && m > 0) k = quotient(a.length, 'a', at, m, 'm');
+    if (k === undefined && n !== undefined && n > 0) k = quotient(b.length, 'b', at, n, 'n');
+    if (m === undefined && k !== undefined && k > 0) m = quotient(a.length, 'a', at, k, 'k');
+    if (n === undefined && k !== undefined && k > 0) n = quotient(b.length, 'b', at, k, 'k');
+    if (out && m === undefined && n !== undefined && n > 0) m = quotient(out.length, 'options.out', at, n, 'n');
+    if (out && n === undefined && m !== undefined && m > 0) n = quotient(out.length, 'options.out', at, m, 'm');
   }
   for (const [name, v] of [['m', m], ['n', n], ['k', k]] as const) {
     if (v === undefined) throw new OptimRangeError(`${fn}: options.${name} cannot be inferred from the lengths; give it`);
@@ -68,25 +69,26 @@ function inferDims(fn: string, a: FloatArray, b: FloatArray, out: FloatArray | u
 }
 
 function prepareGemm<T extends FloatArray>(fn: string, a: T, b: T, opts: unknown): Gemm<T> {
-  floatArray(fn, 'a', a);
-  sameType(fn, 'b', b, a, 'a');
-  const o = readOptions(fn, opts, MATMUL_KEYS);
-  const out = o.out === undefined ? undefined : (sameType(fn, 'options.out', o.out, a, 'a') as T);
+  const at = `${fn}: `;
+  checkFloatArray(a, 'a', at);
+  checkSameType(b, 'b', at, a, 'a');
+  const o = checkOptions(opts, MATMUL_KEYS, fn);
+  const out = o.out === undefined ? undefined : (checkSameType(o.out, 'options.out', at, a, 'a') as T);
   const { m, n, k } = inferDims(fn, a, b, out, {
-    m: optionalDimension(fn, 'options.m', o.m),
-    n: optionalDimension(fn, 'options.n', o.n),
-    k: optionalDimension(fn, 'options.k', o.k),
+    m: optionalDimension(o.m, 'options.m', at),
+    n: optionalDimension(o.n, 'options.n', at),
+    k: optionalDimension(o.k, 'options.k', at),
   });
-  const transA = boolean(fn, 'options.transA', o.transA);
-  const transB = boolean(fn, 'options.transB', o.transB);
-  const alpha = finiteNumber(fn, 'options.alpha', o.alpha, 1);
-  const beta = finiteNumber(fn, 'options.beta', o.beta, 0);
-  expectLength(fn, 'a', a, m * k, transA ? 'k*m' : 'm*k');
-  expectLength(fn, 'b', b, k * n, transB ? 'n*k' : 'k*n');
+  const transA = checkBoolean(orDefault(o.transA, false), 'options.transA', at);
+  const transB = checkBoolean(orDefault(o.transB, false), 'options.transB', at);
+  const alpha = checkFinite(orDefault(o.alpha, 1), 'options.alpha', at);
+  const beta = checkFinite(orDefault(o.beta, 0), 'options.beta', at);
+  checkLength(a, 'a', at, m * k, transA ? 'k*m' : 'm*k');
+  checkLength(b, 'b', at, k * n, transB ? 'n*k' : 'k*n');
   if (out) {
-    expectLength(fn, 'options.out', out, m * n, 'm*n');
-    noOverlap(fn, 'options.out', out, 'a', a);
-    noOverlap(fn, 'options.out', out, 'b', b);
+    checkLength(out, 'options.out', at, m * n, 'm*n');
+    noOverlap(out, 'options.out', at, a, 'a');
+    noOverlap(out, 'options.out', at, b, 'b');
   }
   return { a, b, out: out ?? alloc(a, m * n), m, n, k, transA, transB, alpha, beta };
 }
@@ -133,26 +135,27 @@ const GRAM_KEYS = ['rows', 'cols', 'trans', 'out'] as const;
  */
 export function gram<T extends FloatArray>(a: T, options?: GramOptions<T>): T {
   const fn = 'gram';
-  floatArray(fn, 'a', a);
-  const o = readOptions(fn, options, GRAM_KEYS);
-  let rows = optionalDimension(fn, 'options.rows', o.rows);
-  let cols = optionalDimension(fn, 'options.cols', o.cols);
+  const at = 'gram: ';
+  checkFloatArray(a, 'a', at);
+  const o = checkOptions(options, GRAM_KEYS, fn);
+  let rows = optionalDimension(o.rows, 'options.rows', at);
+  let cols = optionalDimension(o.cols, 'options.cols', at);
   if (rows === undefined && cols === undefined) throw new OptimTypeError(`${fn}: give options.rows or options.cols`);
-  if (rows === undefined && cols! > 0) rows = quotient(fn, 'a', a.length, cols!, 'cols');
-  if (cols === undefined && rows! > 0) cols = quotient(fn, 'a', a.length, rows!, 'rows');
+  if (rows === undefined && cols! > 0) rows = quotient(a.length, 'a', at, cols!, 'cols');
+  if (cols === undefined && rows! > 0) cols = quotient(a.length, 'a', at, rows!, 'rows');
   if (rows === undefined || cols === undefined) {
     throw new OptimRangeError(`${fn}: options.${rows === undefined ? 'rows' : 'cols'} cannot be inferred from the length; give it`);
   }
-  const trans = boolean(fn, 'options.trans', o.trans);
-  expectLength(fn, 'a', a, rows * cols, 'rows*cols');
+  const trans = checkBoolean(orDefault(o.trans, false), 'options.trans', at);
+  checkLength(a, 'a', at, rows * cols, 'rows*cols');
   const n = trans ? cols : rows;
   let out: T;
   if (o.out === undefined) {
     out = alloc(a, n * n);
   } else {
-    out = sameType(fn, 'options.out', o.out, a, 'a') as T;
-    expectLength(fn, 'options.out', out, n * n, trans ? 'cols*cols' : 'rows*rows');
-    noOverlap(fn, 'options.out', out, 'a', a);
+    out = checkSameType(o.out, 'options.out', at, a, 'a') as T;
+    checkLength(out, 'options.out', at, n * n, trans ? 'cols*cols' : 'rows*rows');
+    noOverlap(out, 'options.out', at, a, 'a');
   }
   getBackend().syrk(a, out, rows, cols, trans);
   return out;

@@ -1,5 +1,5 @@
 import type { FloatArray } from '../backend/types.js';
-import { expectLength, sameType } from '../linalg/validate.js';
+import { checkLength, checkSameType } from '../validate.js';
 import type { Design } from './design.js';
 import { buildObjective } from './objective.js';
 import type { Model } from './objective.js';
@@ -62,8 +62,8 @@ export function linearRegression<T extends FloatArray>(
       checkW('predict', w);
       const n = base.rows;
       if (out !== undefined) {
-        sameType('linearRegression.predict', 'out', out, design.X, 'X');
-        expectLength('linearRegression.predict', 'out', out, n, 'rows');
+        checkSameType(out, 'out', 'linearRegression.predict: ', design.X, 'X');
+        checkLength(out, 'out', 'linearRegression.predict: ', n, 'rows');
       }
       const o = out ?? design.alloc(n);
       design.scores(design.view(rowOf), n, w, o);

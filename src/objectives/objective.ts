@@ -4,8 +4,8 @@
  */
 import type { FloatArray } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { expectLength, noOverlap, sameType } from '../linalg/validate.js';
-import { describe } from '../optim/validate.js';
+import { noOverlap } from '../linalg/validate.js';
+import { checkLength, checkSameType, describe } from '../validate.js';
 import type { Setup } from './options.js';
 import type { Objective, RowIndices } from './types.js';
 
@@ -61,18 +61,18 @@ export function buildObjective<T extends FloatArray, O extends Objective<T>>(
   const X = design.X;
 
   const vector = (method: string, arg: string, v: unknown): T => {
-    const fn = `${name}.${method}`;
-    sameType(fn, arg, v, X, 'X');
-    expectLength(fn, arg, v as T, size, 'size');
+    const at = `${name}.${method}: `;
+    checkSameType(v, arg, at, X, 'X');
+    checkLength(v as T, arg, at, size, 'size');
     return v as T;
   };
   const output = (method: string, out: unknown, length: number, formula: string, inputs: Array<[string, T]>): T => {
     if (out === undefined) return design.alloc(length);
-    const fn = `${name}.${method}`;
-    sameType(fn, 'out', out, X, 'X');
-    expectLength(fn, 'out', out as T, length, formula);
-    for (const [argName, arr] of inputs) noOverlap(fn, 'out', out as T, argName, arr);
-    noOverlap(fn, 'out', out as T, 'X', X);
+    const at = `${name}.${method}: `;
+    checkSameType(out, 'out', at, X, 'X');
+    checkLength(out as T, 'out', at, length, formula);
+    for (const [argName, arr] of inputs) noOverlap(out as T, 'out', at, arr, argName);
+    noOverlap(out as T, 'out', at, X, 'X');
     return out as T;
   };
 

@@ -1,8 +1,10 @@
 /** Argument checks shared by the objective constructors: the data, its shape, the penalty. */
 import type { FloatArray } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { expectLength, floatArray, optionalDimension, options as readOptions, quotient } from '../linalg/validate.js';
-import { describe } from '../optim/validate.js';
+import { optionalDimension, quotient } from '../linalg/validate.js';
+import {
+  checkBoolean, checkFloatArray, checkLength, checkNonNegative, checkOptions, describe, orDefault,
+} from '../validate.js';
 import { Design } from './design.js';
 import { Penalty } from './penalty.js';
 import type { Reduction } from './types.js';
@@ -16,19 +18,6 @@ export interface Setup<T extends FloatArray> {
   opts: Record<string, unknown>;
 }
 
-function flag(fn: string, name: string, v: unknown, fallback: boolean): boolean {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw new OptimTypeError(`${fn}: options.${name} must be a boolean, got ${describe(v)}`);
-  return v;
-}
-
-function strength(fn: string, name: string, v: unknown): number {
-  if (v === undefined) return 0;
-  if (typeof v !== 'number') throw new OptimTypeError(`${fn}: options.${name} must be a number, got ${describe(v)}`);
-  if (!(v >= 0 && v < Infinity)) throw new OptimRangeError(`${fn}: options.${name} must be a finite number >= 0, got ${v}`);
-  return v;
-}
-
 /**
  * Checks X (rows×cols; the missing dimension follows from its length) and the common options,
  * and builds the design and penalty for a model with `outputs(opts)` outputs.
@@ -40,20 +29,22 @@ export function setup<T extends FloatArray>(
   extraKeys: readonly string[],
   outputs: (opts: Record<string, unknown>) => number,
 ): Setup<T> {
-  floatArray(fn, 'X', X);
-  const opts = readOptions(fn, options, [...COMMON_KEYS, ...extraKeys]);
-  let rows = optionalDimension(fn, 'options.rows', opts.rows);
-  let cols = optionalDimension(fn, 'options.cols', opts.cols);
+  const at = `${fn}: `;
+  const option = `${fn}: options.`;
+  checkFloatArray(X, 'X', at);
+  const opts = checkOptions(options, [...COMMON_KEYS, ...extraKeys], fn);
+  let rows = optionalDimension(opts.rows, 'rows', option);
+  let cols = optionalDimension(opts.cols, 'cols', option);
   if (rows === undefined && cols === undefined) throw new OptimTypeError(`${fn}: give options.rows or options.cols (X is rows×cols, row-major)`);
-  if (rows === undefined) rows = cols! > 0 ? quotient(fn, 'X', X.length, cols!, 'cols') : 0;
-  if (cols === undefined) cols = rows > 0 ? quotient(fn, 'X', X.length, rows, 'rows') : 0;
+  if (rows === undefined) rows = cols! > 0 ? quotient(X.length, 'X', at, cols!, 'cols') : 0;
+  if (cols === undefined) cols = rows > 0 ? quotient(X.length, 'X', at, rows, 'rows') : 0;
   if (rows === 0) throw new OptimRangeError(`${fn}: X has no rows`);
   if (cols === 0) throw new OptimRangeError(`${fn}: X has no columns`);
-  expectLength(fn, 'X', X, rows * cols, 'rows*cols');
-  const fitIntercept = flag(fn, 'fitIntercept', opts.fitIntercept, true);
-  const penalizeIntercept = flag(fn, 'penalizeIntercept', opts.penalizeIntercept, false);
-  const l1 = strength(fn, 'l1', opts.l1);
-  const l2 = strength(fn, 'l2', opts.l2);
+  checkLength(X, 'X', at, rows * cols, 'rows*cols');
+  const fitIntercept = checkBoolean(orDefault(opts.fitIntercept, true), 'fitIntercept', option);
+  const penalizeIntercept = checkBoolean(orDefault(opts.penalizeIntercept, false), 'penalizeIntercept', option);
+  const l1 = checkNonNegative(orDefault(opts.l1, 0), 'l1', option);
+  const l2 = checkNonNegative(orDefault(opts.l2, 0), 'l2', option);
   const reduction = opts.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'sum') {
     throw new OptimRangeError(`${fn}: options.reduction must be 'mean' or 'sum', got ${String(reduction)}`);

@@ -1,6 +1,5 @@
 import type { FloatArray } from '../backend/types.js';
-import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { describe } from '../optim/validate.js';
+import { checkInteger } from '../validate.js';
 import type { Design } from './design.js';
 import { buildObjective } from './objective.js';
 import type { Model } from './objective.js';
@@ -100,11 +99,7 @@ export interface SoftmaxRegressionOptions extends ObjectiveOptions {
 }
 
 function classCount(fn: string, y: unknown, given: unknown): number {
-  if (given !== undefined) {
-    if (typeof given !== 'number') throw new OptimTypeError(`${fn}: options.classes must be a number, got ${describe(given)}`);
-    if (!Number.isInteger(given) || given < 2) throw new OptimRangeError(`${fn}: options.classes must be an integer >= 2, got ${given}`);
-    return given;
-  }
+  if (given !== undefined) return checkInteger(given, 'classes', `${fn}: options.`, 2);
   let max = 1;
   // Labels are checked one by one afterwards; here only the largest matters.
   if (Array.isArray(y) || ArrayBuffer.isView(y)) {

@@ -2,8 +2,8 @@ import { defineKernel } from '../backend/kernel.js';
 import type { FloatArray } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
-import { checkBoolean, checkNonNegative } from './validate.js';
-import type { Where } from './validate.js';
+import { checkBoolean, checkNonNegative } from '../validate.js';
+import type { Where } from '../validate.js';
 
 export interface AdagradOptions {
   lr?: number;

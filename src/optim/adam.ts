@@ -2,8 +2,8 @@ import { defineKernel } from '../backend/kernel.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
-import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
-import type { Where } from './validate.js';
+import { checkBetas, checkBoolean, checkNonNegative } from '../validate.js';
+import type { Where } from '../validate.js';
 
 export interface AdamOptions {
   lr?: number;
@@ -102,7 +102,7 @@ export class Adam extends Optimizer<AdamGroup> {
   protected override checkHyper(g: AdamGroup, where: Where): void {
     checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
     checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
-    checkBetas(g.betas, where);
+    checkBetas(g.betas, 'betas', where);
     checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
     checkBoolean(g.amsgrad, 'amsgrad', where);
     checkBoolean(g.maximize, 'maximize', where);

@@ -3,8 +3,8 @@ import { lerp } from './lerp.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
-import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
-import type { Where } from './validate.js';
+import { checkBetas, checkBoolean, checkNonNegative } from '../validate.js';
+import type { Where } from '../validate.js';
 
 /**
  * The Adamax kernel (native/kernels/adamax.h). State: expAvg, expInf.
@@ -83,7 +83,7 @@ export class Adamax extends Optimizer<AdamaxGroup> {
   protected override checkHyper(g: AdamaxGroup, where: Where): void {
     checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
     checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
-    checkBetas(g.betas, where);
+    checkBetas(g.betas, 'betas', where);
     checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
     checkBoolean(g.maximize, 'maximize', where);
   }

@@ -1,7 +1,7 @@
 import type { FloatArray } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import type { Param } from '../param.js';
-import { checkKnownKeys, describe, isFloatArray } from './validate.js';
+import { checkBoolean, checkNonNegative, checkOptions, describe, isFloatArray } from '../validate.js';
 
 export interface ClipGradNormOptions {
   /** p of the norm: a number > 0, or Infinity / 'inf' for the max norm (default 2). */
@@ -31,16 +31,10 @@ export interface ClipGradNormOptions {
 export function clipGradNorm(params: Param | readonly Param[], maxNorm: number, options: ClipGradNormOptions = {}): number {
   const where = 'clipGradNorm(params, maxNorm, options)';
   const grads = gradsOf('clipGradNorm', params);
-  checkMax(where, maxNorm, 'maxNorm');
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new OptimTypeError(`${where}: options must be an object, got ${describe(options)}`);
-  }
-  checkKnownKeys(options, ['normType', 'errorIfNonfinite'], where, false);
-  const p = normOrder(where, options.normType ?? 2);
-  const errorIfNonfinite = options.errorIfNonfinite ?? false;
-  if (typeof errorIfNonfinite !== 'boolean') {
-    throw new OptimTypeError(`${where}: options.errorIfNonfinite must be a boolean, got ${describe(errorIfNonfinite)}`);
-  }
+  checkNonNegative(maxNorm, 'maxNorm', `${where}: `);
+  const o = checkOptions<ClipGradNormOptions>(options, ['normType', 'errorIfNonfinite'], where);
+  const p = normOrder(where, o.normType ?? 2);
+  const errorIfNonfinite = checkBoolean(o.errorIfNonfinite ?? false, 'options.errorIfNonfinite', `${where}: `);
   const total = p === Infinity ? maxAbs(grads) : pNorm(grads, p);
   if (errorIfNonfinite && !Number.isFinite(total)) {
     throw new OptimRangeError(
@@ -60,7 +54,7 @@ export function clipGradNorm(params: Param | readonly Param[], maxNorm: number, 
  */
 export function clipGradValue(params: Param | readonly Param[], clipValue: number): void {
   const grads = gradsOf('clipGradValue', params);
-  checkMax('clipGradValue(params, clipValue)', clipValue, 'clipValue');
+  checkNonNegative(clipValue, 'clipValue', 'clipGradValue(params, clipValue): ');
   const lo = -clipValue;
   for (const g of grads) {
     for (let i = 0; i < g.length; i++) {
@@ -91,11 +85,6 @@ function gradsOf(fn: string, params: Param | readonly Param[]): FloatArray[] {
     }
   });
   return grads;
-}
-
-function checkMax(where: string, v: unknown, key: string): void {
-  if (typeof v !== 'number') throw new OptimTypeError(`${where}: ${key} must be a number, got ${describe(v)}`);
-  if (!(v >= 0 && v < Infinity)) throw new OptimRangeError(`${where}: ${key} must be a finite number >= 0, got ${v}`);
 }
 
 function normOrder(where: string, v: unknown): number {

@@ -1,6 +1,6 @@
 import type { Param } from '../param.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { describe, isFloatArray } from './validate.js';
+import { describe, isFloatArray } from '../validate.js';
 
 /**
  * The second-order methods see all their parameters as one vector: the concatenation of every
@@ -21,6 +21,7 @@ export class FlatParams {
       if (p === null || typeof p !== 'object' || !isFloatArray(p.data) || !isFloatArray(p.grad)) {
         throw new OptimTypeError(`${who}: params[${i}] must be a param() handle with Float32Array/Float64Array data and grad`);
       }
+      if (typeof p.name !== 'string') throw new OptimTypeError(`${who}: params[${i}].name must be a string, got ${describe(p.name)}`);
       if (p.data.length !== p.grad.length) {
         throw new OptimRangeError(`${who}: params[${i}] ("${p.name}") has data length ${p.data.length} but grad length ${p.grad.length}`);
       }
@@ -111,8 +112,8 @@ export function sumAbs(a: Float64Array): number {
   return s;
 }
 
-export function checkFiniteNumber(v: unknown, what: string): number {
-  if (typeof v !== 'number') throw new OptimTypeError(`${what} must be a number, got ${describe(v)}`);
-  if (!Number.isFinite(v)) throw new OptimRangeError(`${what} must be finite, got ${v}`);
-  return v;
-}
+/**
+ * Transitional: lbfgs.ts and newton.ts import `checkFiniteNumber(v, name)` from here. It is
+ * `checkFinite(v, key)` of src/validate.ts (the key being the whole name); import that instead.
+ */
+export { checkFinite as checkFiniteNumber } from '../validate.js';

@@ -1,10 +1,10 @@
 import type { Param } from '../param.js';
-import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
-import { checkFiniteNumber, dot, FlatParams, maxAbs, sumAbs } from './flat.js';
-import { firstNonFinite } from '../backend/types.js';
-import { checkNonFinitePolicy } from './optimizer.js';
+import { OptimRangeError, OptimTypeError } from '../errors.js';
+import { ClosureOptimizer } from './closure-optimizer.js';
+import type { ClosureStateDict, StateSchema } from './closure-optimizer.js';
+import { dot, maxAbs, sumAbs } from './flat.js';
 import type { NonFinitePolicy } from './optimizer.js';
-import { describe } from './validate.js';
+import { checkFinite, describe } from '../validate.js';
 
 export interface LBFGSOptions {
   /** Step length multiplier (torch `lr`, default 1). */
@@ -30,12 +30,7 @@ export interface LBFGSOptions {
   nonFinite?: NonFinitePolicy;
 }
 
-interface LBFGSGroup extends Required<Omit<LBFGSOptions, 'lineSearchFn' | 'nonFinite'>> {
-  params: Param[];
-  lineSearchFn: 'strong_wolfe' | null;
-}
-
-const KEYS = new Set(['lr', 'maxIter', 'maxEval', 'toleranceGrad', 'toleranceChange', 'historySize', 'lineSearchFn', 'nonFinite']);
+type LBFGSHyper = Required<Omit<LBFGSOptions, 'nonFinite'>>;
 
 /** The closure re-evaluates the model: fills every param's grad and returns the loss. */
 export type LossClosure = () => number;
@@ -55,13 +50,12 @@ export interface LBFGSState {
 }
 
 /** `LBFGS.stateDict()`: a deep copy of the state, the hyperparameters and the param names. */
-export interface LBFGSStateDict {
-  state: LBFGSState;
-  paramGroups: [Record<string, unknown> & { params: string[] }];
-  skippedSteps: number;
-}
+export type LBFGSStateDict = ClosureStateDict<LBFGSState, LBFGSHyper>;
 
-const STATE_KEYS = new Set(['funcEvals', 'nIter', 'd', 't', 'oldDirs', 'oldStps', 'ro', 'hDiag', 'prevFlatGrad', 'prevLoss']);
+const STATE: StateSchema = {
+  funcEvals: 'count', nIter: 'count', d: 'vector?', t: 'finite?', oldDirs: 'vectors', oldStps: 'vectors', ro: 'finites',
+  hDiag: 'finite', prevFlatGrad: 'vector?', prevLoss: 'number?',
+};
 
 /**
  * L-BFGS with torch.optim.LBFGS semantics (torch 1.13), camelCase options.
@@ -73,47 +67,43 @@ const STATE_KEYS = new Set(['funcEvals', 'nIter', 'd', 't', 'oldDirs', 'oldStps'
  * c2 = 0.9, cubic interpolation, at most 25 evaluations). It stops on max|g| ≤ toleranceGrad,
  * on max|t·d| ≤ toleranceChange or |Δloss| < toleranceChange, on maxIter or maxEval.
  * State (history, direction, counters) carries over between `step` calls, as in torch.
- * Vectors are float64 whatever the params' dtype.
+ * Vectors are float64 whatever the params' dtype. Options, the non-finite policy, the refused
+ * step and the state dict follow {@link ClosureOptimizer}.
  */
-export class LBFGS {
-  readonly paramGroups: [LBFGSGroup];
+export class LBFGS extends ClosureOptimizer<LBFGSHyper, LBFGSState> {
   /** torch's state: `funcEvals` and `nIter` are cumulative over all steps. */
-  readonly state: LBFGSState = { funcEvals: 0, nIter: 0, oldDirs: [], oldStps: [], ro: [], hDiag: 1 };
-  /** The policy for NaN and infinite losses and gradients. */
-  readonly nonFinite: NonFinitePolicy;
-  private readonly flat: FlatParams;
-  private skipped = 0;
+  declare readonly state: LBFGSState;
   /** The loss at the start of the step in progress (what a skipped step returns). */
   private startLoss = Number.NaN;
 
   constructor(params: Param[], options: LBFGSOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new OptimTypeError(`LBFGS: options must be an object, got ${describe(options)}`);
-    }
-    for (const k of Object.keys(options)) {
-      if (!KEYS.has(k)) throw new OptimTypeError(`LBFGS: unknown option "${k}" (options are ${[...KEYS].join(', ')})`);
-    }
-    this.nonFinite = checkNonFinitePolicy(options.nonFinite ?? 'error', 'LBFGS: options.nonFinite');
-    this.flat = new FlatParams(params, 'LBFGS');
-    const maxIter = options.maxIter ?? 20;
-    const group: LBFGSGroup = {
-      params,
-      lr: options.lr ?? 1,
-      maxIter,
-      maxEval: options.maxEval ?? Math.floor((maxIter * 5) / 4),
-      toleranceGrad: options.toleranceGrad ?? 1e-7,
-      toleranceChange: options.toleranceChange ?? 1e-9,
-      historySize: options.historySize ?? 100,
-      lineSearchFn: options.lineSearchFn ?? null,
-    };
-    LBFGS.checkGroup(group);
-    this.paramGroups = [group];
+    super(params, options, {
+      name: 'LBFGS',
+      returns: 'the loss',
+      hyperparameters: (o) => {
+        const maxIter = o.maxIter ?? 20;
+        return {
+          lr: o.lr ?? 1,
+          maxIter,
+          maxEval: o.maxEval ?? Math.floor((maxIter * 5) / 4),
+          toleranceGrad: o.toleranceGrad ?? 1e-7,
+          toleranceChange: o.toleranceChange ?? 1e-9,
+          historySize: o.historySize ?? 100,
+          lineSearchFn: o.lineSearchFn ?? null,
+        };
+      },
+      state: STATE,
+    });
   }
 
-  private static checkGroup(g: LBFGSGroup): void {
+  protected override initialState(): LBFGSState {
+    return { funcEvals: 0, nIter: 0, oldDirs: [], oldStps: [], ro: [], hDiag: 1 };
+  }
+
+  protected override checkHyper(g: LBFGSHyper, where: string): void {
     const pos = (k: 'lr' | 'toleranceGrad' | 'toleranceChange', strict: boolean) => {
-      const v = checkFiniteNumber(g[k], `LBFGS: ${k}`);
-      if (strict ? v <= 0 : v < 0) throw new OptimRangeError(`LBFGS: ${k} must be ${strict ? '> 0' : '>= 0'}, got ${v}`);
+      const v = checkFinite(g[k], k, where);
+      if (strict ? v <= 0 : v < 0) throw new OptimRangeError(`${where}${k} must be ${strict ? '> 0' : '>= 0'}, got ${v}`);
     };
     pos('lr', true);
     pos('toleranceGrad', false);
@@ -121,150 +111,37 @@ export class LBFGS {
     for (const k of ['maxIter', 'maxEval', 'historySize'] as const) {
       const v = g[k];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-        throw new OptimRangeError(`LBFGS: ${k} must be an integer >= 1, got ${typeof v === 'number' ? v : describe(v)}`);
+        throw new OptimRangeError(`${where}${k} must be an integer >= 1, got ${typeof v === 'number' ? v : describe(v)}`);
       }
     }
     if (g.lineSearchFn !== null && g.lineSearchFn !== 'strong_wolfe') {
-      throw new OptimRangeError(`LBFGS: lineSearchFn must be 'strong_wolfe' or null, got ${String(g.lineSearchFn)}`);
+      throw new OptimRangeError(`${where}lineSearchFn must be 'strong_wolfe' or null, got ${String(g.lineSearchFn)}`);
     }
   }
 
-  zeroGrad(): void {
-    for (const p of this.flat.params) p.grad.fill(0);
-  }
-
-  /**
-   * A deep copy of the state (curvature pairs, direction, counters), the hyperparameters and the
-   * param names: what a checkpoint needs for a resumed run to equal the uninterrupted one.
-   */
-  stateDict(): LBFGSStateDict {
-    const st = this.state;
-    const copy = (v: Float64Array | undefined) => (v === undefined ? undefined : v.slice());
-    const state: LBFGSState = {
-      funcEvals: st.funcEvals, nIter: st.nIter, oldDirs: st.oldDirs.map((v) => v.slice()),
-      oldStps: st.oldStps.map((v) => v.slice()), ro: [...st.ro], hDiag: st.hDiag,
-    };
-    if (st.d !== undefined) state.d = copy(st.d);
-    if (st.t !== undefined) state.t = st.t;
-    if (st.prevFlatGrad !== undefined) state.prevFlatGrad = copy(st.prevFlatGrad);
-    if (st.prevLoss !== undefined) state.prevLoss = st.prevLoss;
-    const { params, ...hyper } = this.paramGroups[0];
-    return { state, paramGroups: [{ ...hyper, params: params.map((p) => p.name) }], skippedSteps: this.skipped };
-  }
-
-  /**
-   * Restores a `stateDict()`: checks everything (vector lengths against these params, counters,
-   * hyperparameters) before changing anything; throws OptimStateError when it does not fit.
-   */
-  loadStateDict(sd: LBFGSStateDict): void {
-    const name = 'LBFGS.loadStateDict';
-    const n = this.flat.size;
-    if (sd === null || typeof sd !== 'object') throw new OptimStateError(`${name}(stateDict): expected an object, got ${describe(sd)}`);
-    const st = sd.state as unknown as Record<string, unknown>;
-    if (st === null || typeof st !== 'object') throw new OptimStateError(`${name}: stateDict.state must be an object, got ${describe(st)}`);
-    for (const k of Object.keys(st)) if (!STATE_KEYS.has(k)) throw new OptimStateError(`${name}: unknown state "${k}"`);
-    const whole = (k: string) => {
-      const v = st[k];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new OptimStateError(`${name}: state.${k} must be a whole number >= 0, got ${String(v)}`);
-      return v;
-    };
-    const finite = (k: string, optional: boolean) => {
-      const v = st[k];
-      if (optional && v === undefined) return undefined;
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimStateError(`${name}: state.${k} must be a finite number, got ${String(v)}`);
-      return v;
-    };
-    const vector = (v: unknown, where: string) => {
-      if (!(v instanceof Float64Array) || v.length !== n) {
-        throw new OptimStateError(`${name}: ${where} must be a Float64Array of length ${n} (the params' total size), got ${describe(v)}${ArrayBuffer.isView(v) ? ` of length ${(v as Float64Array).length}` : ''}`);
-      }
-      return v.slice();
-    };
-    const list = (k: string) => {
-      const v = st[k];
-      if (!Array.isArray(v)) throw new OptimStateError(`${name}: state.${k} must be an array, got ${describe(v)}`);
-      return v;
-    };
-    const funcEvals = whole('funcEvals');
-    const nIter = whole('nIter');
-    const hDiag = finite('hDiag', false)!;
-    const t = finite('t', true);
-    const prevLoss = st.prevLoss === undefined ? undefined : (st.prevLoss as number);
-    if (prevLoss !== undefined && typeof prevLoss !== 'number') throw new OptimStateError(`${name}: state.prevLoss must be a number`);
-    const oldDirs = list('oldDirs').map((v, i) => vector(v, `state.oldDirs[${i}]`));
-    const oldStps = list('oldStps').map((v, i) => vector(v, `state.oldStps[${i}]`));
-    const ro = list('ro').map((v, i) => {
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimStateError(`${name}: state.ro[${i}] must be a finite number`);
-      return v;
-    });
-    if (oldStps.length !== oldDirs.length || ro.length !== oldDirs.length) {
-      throw new OptimStateError(`${name}: state.oldDirs, oldStps and ro must have one length, got ${oldDirs.length}, ${oldStps.length}, ${ro.length}`);
+  /** The pairs come in threes, and no more than the history holds (it would never shrink). */
+  protected override checkLoaded(st: LBFGSState, g: LBFGSHyper, fail: (message: string) => never): void {
+    const m = st.oldDirs.length;
+    if (st.oldStps.length !== m || st.ro.length !== m) {
+      fail(`stateDict.state.oldDirs, oldStps and ro must have one length, got ${m}, ${st.oldStps.length}, ${st.ro.length}`);
     }
-    const d = st.d === undefined ? undefined : vector(st.d, 'state.d');
-    const prevFlatGrad = st.prevFlatGrad === undefined ? undefined : vector(st.prevFlatGrad, 'state.prevFlatGrad');
-    const groups = (sd as { paramGroups?: unknown }).paramGroups;
-    let hyper: Record<string, unknown> = {};
-    if (groups !== undefined) {
-      if (!Array.isArray(groups) || groups.length !== 1 || groups[0] === null || typeof groups[0] !== 'object') {
-        throw new OptimStateError(`${name}: stateDict.paramGroups must be an array of one group`);
-      }
-      const { params: _names, ...rest } = groups[0] as Record<string, unknown>;
-      for (const k of Object.keys(rest)) if (!KEYS.has(k) || k === 'nonFinite') throw new OptimStateError(`${name}: unknown hyperparameter "${k}"`);
-      try {
-        LBFGS.checkGroup({ ...this.paramGroups[0], ...rest } as LBFGSGroup);
-      } catch (e) {
-        throw new OptimStateError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      hyper = rest;
-    }
-    const skipped = (sd as { skippedSteps?: unknown }).skippedSteps ?? 0;
-    if (typeof skipped !== 'number' || !Number.isInteger(skipped) || skipped < 0) {
-      throw new OptimStateError(`${name}: stateDict.skippedSteps must be a whole number >= 0, got ${String(skipped)}`);
-    }
-    // Everything checked: apply.
-    Object.assign(this.paramGroups[0], hyper);
-    const target = this.state;
-    for (const k of Object.keys(target) as Array<keyof LBFGSState>) delete target[k];
-    Object.assign(target, { funcEvals, nIter, oldDirs, oldStps, ro, hDiag });
-    if (d !== undefined) target.d = d;
-    if (t !== undefined) target.t = t;
-    if (prevFlatGrad !== undefined) target.prevFlatGrad = prevFlatGrad;
-    if (prevLoss !== undefined) target.prevLoss = prevLoss;
-    this.skipped = skipped;
-  }
-
-  /** Steps refused for a non-finite loss or gradient under `nonFinite: 'skip'`. */
-  get skippedSteps(): number {
-    return this.skipped;
+    if (m > g.historySize) fail(`stateDict.state.oldDirs holds ${m} pairs, more than historySize (${g.historySize})`);
   }
 
   /**
    * Runs up to maxIter iterations; returns the loss at the point where the step started. With
    * `nonFinite` 'error' or 'skip', a step that meets a NaN or infinite loss or gradient at any
-   * evaluation is undone: params and state are restored exactly (from copies taken at the start).
+   * evaluation is undone: params and state are restored exactly.
    */
   step(closure: LossClosure): number {
-    if (typeof closure !== 'function') {
-      throw new OptimTypeError('LBFGS.step(closure): closure must be a function that fills grads and returns the loss');
-    }
-    LBFGS.checkGroup(this.paramGroups[0]);
-    this.flat.check('LBFGS.step()');
-    if (this.nonFinite === 'ignore') return this.run(closure, false);
-    const x0 = this.flat.readData(new Float64Array(this.flat.size));
-    const st = this.state;
-    const saved = { ...st, oldDirs: [...st.oldDirs], oldStps: [...st.oldStps], ro: [...st.ro] };
-    this.startLoss = Number.NaN;
-    try {
-      return this.run(closure, true);
-    } catch (e) {
-      if (!(e instanceof NonFiniteError)) throw e;
-      this.flat.writeData(x0);
-      for (const k of Object.keys(st) as Array<keyof typeof st>) if (!(k in saved)) delete st[k];
-      Object.assign(st, saved);
-      if (this.nonFinite === 'error') throw e;
-      this.skipped++;
-      return Number.isNaN(this.startLoss) && e.index === -1 ? e.value : this.startLoss;
-    }
+    return this.transact(
+      closure,
+      () => {
+        this.startLoss = Number.NaN;
+        return this.run(closure, this.nonFinite !== 'ignore');
+      },
+      (e) => (Number.isNaN(this.startLoss) && e.index === -1 ? e.value : this.startLoss),
+    );
   }
 
   private run(closure: LossClosure, check: boolean): number {
@@ -272,25 +149,11 @@ export class LBFGS {
     const { lr, maxIter, maxEval, toleranceGrad, toleranceChange, historySize } = g;
     const st = this.state;
     const n = this.flat.size;
-    const flat = this.flat;
 
     const evaluate = (): number => {
       const v = closure();
       if (typeof v !== 'number') throw new OptimTypeError(`LBFGS.step(): the closure must return the loss as a number, got ${describe(v)}`);
-      if (check) {
-        if (!Number.isFinite(v)) {
-          throw new NonFiniteError(`LBFGS.step(): the closure returned a non-finite loss (${v}); params and state are as before the step (nonFinite: '${this.nonFinite}')`, '', -1, v);
-        }
-        for (const p of flat.params) {
-          const i = firstNonFinite(p.grad);
-          if (i >= 0) {
-            throw new NonFiniteError(
-              `LBFGS.step(): the grad of param "${p.name}" holds ${p.grad[i]} at index ${i}; params and state are as before the step (nonFinite: '${this.nonFinite}')`,
-              p.name, i, p.grad[i],
-            );
-          }
-        }
-      }
+      if (check) this.checkEvaluation(v);
       return v;
     };
 

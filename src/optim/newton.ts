@@ -1,12 +1,13 @@
 import type { FloatArray } from '../backend/types.js';
 import type { Param } from '../param.js';
-import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
+import { CholeskyError, NonFiniteError, OptimRangeError, OptimTypeError } from '../errors.js';
 import { cholesky, choSolve, eigh } from '../linalg/index.js';
-import { CholeskyError } from '../errors.js';
-import { checkFiniteNumber, dot, FlatParams, maxAbs } from './flat.js';
-import { checkNonFinitePolicy } from './optimizer.js';
+import { ClosureOptimizer } from './closure-optimizer.js';
+import type { ClosureStateDict } from './closure-optimizer.js';
+import { dot, maxAbs } from './flat.js';
 import type { NonFinitePolicy } from './optimizer.js';
-import { describe, isFloatArray } from './validate.js';
+import { Transaction } from './transaction.js';
+import { checkFinite, describe, isFloatArray } from '../validate.js';
 
 export type Damping = number | 'adaptive' | 'pinv';
 
@@ -74,8 +75,7 @@ export interface NewtonStepInfo {
   skipped?: boolean;
 }
 
-interface NewtonGroup {
-  params: Param[];
+interface NewtonHyper {
   lr: number;
   damping: Damping;
   lambda0: number;
@@ -90,7 +90,14 @@ interface NewtonGroup {
 /** 'adaptive' gives up beyond this λ: the step would be smaller than any rounding of the params. */
 const LAMBDA_MAX = 1e150;
 
-const KEYS = new Set(['lr', 'damping', 'lambda0', 'lambdaFactor', 'maxDampingTries', 'lineSearch', 'c1', 'maxBacktracks', 'pinvRtol', 'nonFinite']);
+/** Newton's state: λ carried between steps by 'adaptive', and the step count. */
+export interface NewtonState {
+  lambda: number;
+  step: number;
+}
+
+/** `Newton.stateDict()`: a copy of the state, the hyperparameters and the param names. */
+export type NewtonStateDict = ClosureStateDict<NewtonState, NewtonHyper>;
 
 /** An evaluation already in hand: the loss, the flat gradient and the Hessian at the params. */
 export interface FlatEvaluation {
@@ -116,116 +123,76 @@ export interface FlatEvaluation {
  * `step(closure)`: the closure fills each param's grad and returns `{ loss, hessian }`, the
  * Hessian n×n row-major over the concatenation of all params, in their dtype. Returns a
  * {@link NewtonStepInfo}. The linear algebra runs on the selected backend (LAPACK Cholesky when
- * the addon has OpenBLAS).
+ * the addon has OpenBLAS). Options, the non-finite policy, the refused step and the state dict
+ * (λ, the step count, `skippedSteps`, the hyperparameters) follow {@link ClosureOptimizer}.
  */
-export class Newton {
-  readonly paramGroups: [NewtonGroup];
+export class Newton extends ClosureOptimizer<NewtonHyper, NewtonState> {
   /** λ carried between steps by 'adaptive', and the step count. */
-  readonly state: { lambda: number; step: number };
-  /** The policy for NaN and infinite evaluations at the starting point. */
-  readonly nonFinite: NonFinitePolicy;
-  private readonly flat: FlatParams;
-  private skipped = 0;
+  declare readonly state: NewtonState;
 
   constructor(params: Param[], options: NewtonOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new OptimTypeError(`Newton: options must be an object, got ${describe(options)}`);
-    }
-    for (const k of Object.keys(options)) {
-      if (!KEYS.has(k)) throw new OptimTypeError(`Newton: unknown option "${k}" (options are ${[...KEYS].join(', ')})`);
-    }
-    this.nonFinite = checkNonFinitePolicy(options.nonFinite ?? 'error', 'Newton: options.nonFinite');
-    this.flat = new FlatParams(params, 'Newton');
-    const group: NewtonGroup = {
-      params,
-      lr: options.lr ?? 1,
-      damping: options.damping ?? 0,
-      lambda0: options.lambda0 ?? 1e-3,
-      lambdaFactor: options.lambdaFactor ?? 10,
-      maxDampingTries: options.maxDampingTries ?? 40,
-      lineSearch: options.lineSearch ?? null,
-      c1: options.c1 ?? 1e-4,
-      maxBacktracks: options.maxBacktracks ?? 30,
-      pinvRtol: options.pinvRtol ?? null,
-    };
-    Newton.checkGroup(group);
-    this.paramGroups = [group];
-    this.state = { lambda: group.lambda0, step: 0 };
+    super(params, options, {
+      name: 'Newton',
+      returns: '{ loss, hessian }',
+      hyperparameters: (o) => ({
+        lr: o.lr ?? 1,
+        damping: o.damping ?? 0,
+        lambda0: o.lambda0 ?? 1e-3,
+        lambdaFactor: o.lambdaFactor ?? 10,
+        maxDampingTries: o.maxDampingTries ?? 40,
+        lineSearch: o.lineSearch ?? null,
+        c1: o.c1 ?? 1e-4,
+        maxBacktracks: o.maxBacktracks ?? 30,
+        pinvRtol: o.pinvRtol ?? null,
+      }),
+      state: { lambda: 'positive', step: 'count' },
+    });
   }
 
-  private static checkGroup(g: NewtonGroup): void {
-    const lr = checkFiniteNumber(g.lr, 'Newton: lr');
-    if (lr <= 0) throw new OptimRangeError(`Newton: lr must be > 0, got ${lr}`);
+  protected override initialState(g: NewtonHyper): NewtonState {
+    return { lambda: g.lambda0, step: 0 };
+  }
+
+  protected override checkHyper(g: NewtonHyper, where: string): void {
+    const lr = checkFinite(g.lr, 'lr', where);
+    if (lr <= 0) throw new OptimRangeError(`${where}lr must be > 0, got ${lr}`);
     const d = g.damping;
     if (d !== 'adaptive' && d !== 'pinv') {
       if (typeof d !== 'number') {
-        throw new OptimTypeError(`Newton: damping must be a number >= 0, 'adaptive' or 'pinv', got ${describe(d)}`);
+        throw new OptimTypeError(`${where}damping must be a number >= 0, 'adaptive' or 'pinv', got ${describe(d)}`);
       }
       if (!(d >= 0) || !Number.isFinite(d)) {
-        throw new OptimRangeError(`Newton: damping must be a finite number >= 0, 'adaptive' or 'pinv', got ${d}`);
+        throw new OptimRangeError(`${where}damping must be a finite number >= 0, 'adaptive' or 'pinv', got ${d}`);
       }
     }
-    const l0 = checkFiniteNumber(g.lambda0, 'Newton: lambda0');
-    if (l0 <= 0) throw new OptimRangeError(`Newton: lambda0 must be > 0, got ${l0}`);
-    const f = checkFiniteNumber(g.lambdaFactor, 'Newton: lambdaFactor');
-    if (f <= 1) throw new OptimRangeError(`Newton: lambdaFactor must be > 1, got ${f}`);
+    const l0 = checkFinite(g.lambda0, 'lambda0', where);
+    if (l0 <= 0) throw new OptimRangeError(`${where}lambda0 must be > 0, got ${l0}`);
+    const f = checkFinite(g.lambdaFactor, 'lambdaFactor', where);
+    if (f <= 1) throw new OptimRangeError(`${where}lambdaFactor must be > 1, got ${f}`);
     for (const k of ['maxDampingTries', 'maxBacktracks'] as const) {
-      if (!Number.isInteger(g[k]) || g[k] < 1) throw new OptimRangeError(`Newton: ${k} must be an integer >= 1, got ${String(g[k])}`);
+      if (!Number.isInteger(g[k]) || g[k] < 1) throw new OptimRangeError(`${where}${k} must be an integer >= 1, got ${String(g[k])}`);
     }
     if (g.lineSearch !== null && g.lineSearch !== 'backtracking') {
-      throw new OptimRangeError(`Newton: lineSearch must be 'backtracking' or null, got ${String(g.lineSearch)}`);
+      throw new OptimRangeError(`${where}lineSearch must be 'backtracking' or null, got ${String(g.lineSearch)}`);
     }
-    const c1 = checkFiniteNumber(g.c1, 'Newton: c1');
-    if (!(c1 > 0 && c1 < 1)) throw new OptimRangeError(`Newton: c1 must be in (0, 1), got ${c1}`);
+    const c1 = checkFinite(g.c1, 'c1', where);
+    if (!(c1 > 0 && c1 < 1)) throw new OptimRangeError(`${where}c1 must be in (0, 1), got ${c1}`);
     if (g.pinvRtol !== null) {
-      const r = checkFiniteNumber(g.pinvRtol, 'Newton: pinvRtol');
-      if (r < 0) throw new OptimRangeError(`Newton: pinvRtol must be >= 0, got ${r}`);
+      const r = checkFinite(g.pinvRtol, 'pinvRtol', where);
+      if (r < 0) throw new OptimRangeError(`${where}pinvRtol must be >= 0, got ${r}`);
     }
-  }
-
-  zeroGrad(): void {
-    for (const p of this.flat.params) p.grad.fill(0);
-  }
-
-  /** λ and the step count, for checkpoints. */
-  stateDict(): { state: { lambda: number; step: number }; paramGroups: Array<Omit<NewtonGroup, 'params'> & { params: string[] }> } {
-    const { params, ...rest } = this.paramGroups[0];
-    return { state: { ...this.state }, paramGroups: [{ ...rest, params: params.map((p) => p.name) }] };
-  }
-
-  loadStateDict(sd: { state: { lambda: number; step: number } }): void {
-    const st = sd?.state;
-    if (!st || typeof st.lambda !== 'number' || !(st.lambda > 0) || !Number.isInteger(st.step) || st.step < 0) {
-      throw new OptimStateError('Newton.loadStateDict: state must be { lambda > 0, step: integer >= 0 }');
-    }
-    this.state.lambda = st.lambda;
-    this.state.step = st.step;
   }
 
   /** One Newton step; the closure fills grads and returns `{ loss, hessian }`. */
   step(closure: () => NewtonEvaluation): NewtonStepInfo {
-    if (typeof closure !== 'function') {
-      throw new OptimTypeError('Newton.step(closure): closure must be a function that fills grads and returns { loss, hessian }');
-    }
-    Newton.checkGroup(this.paramGroups[0]);
-    this.flat.check('Newton.step()');
-    let ev: FlatEvaluation;
-    try {
-      ev = this.evaluate(closure);
-    } catch (e) {
-      if (!(e instanceof NonFiniteError) || this.nonFinite !== 'skip') throw e;
-      this.skipped++;
-      return {
+    return this.transact(
+      closure,
+      () => this.stepFrom(this.evaluate(closure), closure).info,
+      (e) => ({
         loss: e.index === -1 ? e.value : Number.NaN, gradNorm: Number.NaN, lambda: 0, positiveDefinite: false,
         moved: false, t: 0, stepNorm: 0, evaluations: 1, skipped: true,
-      };
-    }
-    return this.stepFrom(ev, closure).info;
-  }
-
-  /** Steps skipped for a non-finite evaluation (`nonFinite: 'skip'`). */
-  get skippedSteps(): number {
-    return this.skipped;
+      }),
+    );
   }
 
   /** A trial point's evaluation, or undefined when it is not finite (the trial is rejected). */
@@ -265,26 +232,30 @@ export class Newton {
         throw new NonFiniteError(`Newton.step(): the hessian holds a non-finite value (${H[i]}) at row ${Math.floor(i / n)}, column ${i % n}; nothing moved`, '(hessian)', i, H[i]);
       }
     }
+    if (this.nonFinite !== 'ignore' || trial) this.checkEvaluation(r.loss);
     const grad = this.flat.readGrad(new Float64Array(n));
-    if (this.nonFinite !== 'ignore' || trial) {
-      if (!Number.isFinite(r.loss)) {
-        throw new NonFiniteError(`Newton.step(): the closure returned a non-finite loss (${r.loss}); nothing moved`, '', -1, r.loss);
-      }
-      for (let i = 0; i < n; i++) {
-        if (!Number.isFinite(grad[i])) {
-          throw new NonFiniteError(`Newton.step(): the gradient holds a non-finite value (${grad[i]}) at index ${i}; nothing moved`, '(gradient)', i, grad[i]);
-        }
-      }
-    }
     return { loss: r.loss, grad, hessian: H };
   }
 
   /**
    * The step from an evaluation already in hand (minimize() uses this to avoid evaluating the
    * same point twice). Returns the info and, when the step evaluated its end point, that
-   * evaluation.
+   * evaluation. A step that does not move, or throws, leaves the params and grads of the
+   * starting point bit for bit (a transaction over both).
    */
   stepFrom(ev: FlatEvaluation, closure: () => NewtonEvaluation): { info: NewtonStepInfo; after?: FlatEvaluation } {
+    return Transaction.run((tx) => {
+      for (const p of this.flat.params) {
+        tx.saveArray(p.data);
+        tx.saveArray(p.grad);
+      }
+      const r = this.search(ev, closure);
+      if (!r.info.moved) tx.rollback();
+      return r;
+    });
+  }
+
+  private search(ev: FlatEvaluation, closure: () => NewtonEvaluation): { info: NewtonStepInfo; after?: FlatEvaluation } {
     const g = this.paramGroups[0];
     const n = this.flat.size;
     const H = ev.hessian;
@@ -343,9 +314,7 @@ export class Newton {
         }
         lambda *= g.lambdaFactor;
       }
-      // No λ lowered the loss: stay put, with the gradient of the starting point restored.
-      this.flat.writeData(x0);
-      this.writeGrad(ev.grad);
+      // No λ lowered the loss: stay put (stepFrom restores the starting point and its gradient).
       this.state.lambda = Math.min(lambda, LAMBDA_MAX);
       this.state.step++;
       return {
@@ -374,8 +343,6 @@ export class Newton {
       }
       if (after === undefined) {
         // Every trial point evaluated to non-finite values: stay put, as 'adaptive' does.
-        this.flat.writeData(x0);
-        this.writeGrad(ev.grad);
         this.state.step++;
         return {
           info: { loss: ev.loss, gradNorm: maxAbs(ev.grad), lambda, positiveDefinite, moved: false, t: 0, stepNorm: 0, evaluations },
@@ -394,14 +361,6 @@ export class Newton {
     }
     if (flatDirections !== undefined) info.flatDirections = flatDirections;
     return { info, after };
-  }
-
-  private writeGrad(grad: Float64Array): void {
-    let o = 0;
-    for (const p of this.flat.params) {
-      p.grad.set(grad.subarray(o, o + p.grad.length));
-      o += p.grad.length;
-    }
   }
 }
 

@@ -3,8 +3,8 @@ import { lerp } from './lerp.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
-import { checkBetas, checkBoolean, checkNonNegative } from './validate.js';
-import type { Where } from './validate.js';
+import { checkBetas, checkBoolean, checkNonNegative } from '../validate.js';
+import type { Where } from '../validate.js';
 
 export interface RAdamOptions {
   lr?: number;
@@ -86,7 +86,7 @@ export class RAdam extends Optimizer<RAdamGroup> {
   protected override checkHyper(g: RAdamGroup, where: Where): void {
     checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
     checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
-    checkBetas(g.betas, where);
+    checkBetas(g.betas, 'betas', where);
     checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
     checkBoolean(g.decoupledWeightDecay, 'decoupledWeightDecay', where);
     checkBoolean(g.maximize, 'maximize', where);

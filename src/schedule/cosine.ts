@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInteger, checkNonNegative, readOptions, required } from './validate.js';
+import { checkInteger, checkNonNegative, checkOptions, checkRequired } from '../validate.js';
 
 export interface CosineAnnealingLROptions extends SchedulerOptions {
   /** Half-period in epochs (required): the lr reaches etaMin at t = tMax. */
@@ -30,9 +30,10 @@ export class CosineAnnealingLR extends FormulaScheduler {
   readonly etaMin: number;
 
   constructor(optimizer: SchedulableOptimizer, options: CosineAnnealingLROptions) {
-    const o = readOptions<CosineAnnealingLROptions>('CosineAnnealingLR', options, ['tMax', 'etaMin', 'lastEpoch']);
-    const tMax = checkInteger('CosineAnnealingLR', required('CosineAnnealingLR', o.tMax, 'tMax'), 'options.tMax', 1);
-    const etaMin = checkNonNegative('CosineAnnealingLR', o.etaMin ?? 0, 'options.etaMin');
+    const at = 'CosineAnnealingLR: options.';
+    const o = checkOptions<CosineAnnealingLROptions>(options, ['tMax', 'etaMin', 'lastEpoch'], 'CosineAnnealingLR(optimizer, options)');
+    const tMax = checkInteger(checkRequired(o.tMax, 'tMax', at), 'tMax', at, 1);
+    const etaMin = checkNonNegative(o.etaMin ?? 0, 'etaMin', at);
     super('CosineAnnealingLR', optimizer, o.lastEpoch);
     this.tMax = tMax;
     this.etaMin = etaMin;

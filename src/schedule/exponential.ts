@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkNonNegative, readOptions, required } from './validate.js';
+import { checkNonNegative, checkOptions, checkRequired } from '../validate.js';
 
 export interface ExponentialLROptions extends SchedulerOptions {
   /** Factor per epoch (required). */
@@ -19,8 +19,9 @@ export class ExponentialLR extends FormulaScheduler {
   readonly gamma: number;
 
   constructor(optimizer: SchedulableOptimizer, options: ExponentialLROptions) {
-    const o = readOptions<ExponentialLROptions>('ExponentialLR', options, ['gamma', 'lastEpoch']);
-    const gamma = checkNonNegative('ExponentialLR', required('ExponentialLR', o.gamma, 'gamma'), 'options.gamma');
+    const at = 'ExponentialLR: options.';
+    const o = checkOptions<ExponentialLROptions>(options, ['gamma', 'lastEpoch'], 'ExponentialLR(optimizer, options)');
+    const gamma = checkNonNegative(checkRequired(o.gamma, 'gamma', at), 'gamma', at);
     super('ExponentialLR', optimizer, o.lastEpoch);
     this.gamma = gamma;
     this.start();

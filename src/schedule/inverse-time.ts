@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkBoolean, checkInRange, checkNonNegative, readOptions, required } from './validate.js';
+import { checkBoolean, checkInRange, checkNonNegative, checkOptions, checkRequired } from '../validate.js';
 
 export interface InverseTimeLROptions extends SchedulerOptions {
   /** k in η₀ / (1 + k t / decaySteps) (required). */
@@ -30,10 +30,11 @@ export class InverseTimeLR extends FormulaScheduler {
 
   constructor(optimizer: SchedulableOptimizer, options: InverseTimeLROptions) {
     const name = 'InverseTimeLR';
-    const o = readOptions<InverseTimeLROptions>(name, options, ['decayRate', 'decaySteps', 'staircase', 'lastEpoch']);
-    const decayRate = checkNonNegative(name, required(name, o.decayRate, 'decayRate'), 'options.decayRate');
-    const decaySteps = checkInRange(name, o.decaySteps ?? 1, 'options.decaySteps', 0, Infinity, { minOpen: true });
-    const staircase = checkBoolean(name, o.staircase ?? false, 'options.staircase');
+    const at = 'InverseTimeLR: options.';
+    const o = checkOptions<InverseTimeLROptions>(options, ['decayRate', 'decaySteps', 'staircase', 'lastEpoch'], `${name}(optimizer, options)`);
+    const decayRate = checkNonNegative(checkRequired(o.decayRate, 'decayRate', at), 'decayRate', at);
+    const decaySteps = checkInRange(o.decaySteps ?? 1, 'decaySteps', at, 0, Infinity, { minOpen: true });
+    const staircase = checkBoolean(o.staircase ?? false, 'staircase', at);
     super(name, optimizer, o.lastEpoch);
     this.decayRate = decayRate;
     this.decaySteps = decaySteps;

@@ -1,8 +1,8 @@
 import { OptimRangeError, OptimTypeError } from '../errors.js';
-import { describe } from '../optim/validate.js';
+import { checkOptions, checkRequired, describe } from '../validate.js';
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkOptimizer, perGroup, readOptions, required } from './validate.js';
+import { checkOptimizer, perGroup } from './validate.js';
 
 /** A factor of the base lr as a function of the epoch. */
 export type LrLambda = (epoch: number) => number;
@@ -30,9 +30,9 @@ export class LambdaLR extends FormulaScheduler {
   private readonly listed: boolean;
 
   constructor(optimizer: SchedulableOptimizer, options: LambdaLROptions) {
-    const o = readOptions<LambdaLROptions>('LambdaLR', options, ['lrLambda', 'lastEpoch']);
-    const groups = checkOptimizer('LambdaLR', optimizer);
-    const lambdas = perGroup('LambdaLR', required('LambdaLR', o.lrLambda, 'lrLambda'), 'options.lrLambda', groups.length);
+    const o = checkOptions<LambdaLROptions>(options, ['lrLambda', 'lastEpoch'], 'LambdaLR(optimizer, options)');
+    const groups = checkOptimizer(optimizer, 'LambdaLR');
+    const lambdas = perGroup(checkRequired(o.lrLambda, 'options.lrLambda', 'LambdaLR: '), 'options.lrLambda', 'LambdaLR', groups.length);
     lambdas.forEach((f: unknown, i) => {
       if (typeof f !== 'function') {
         const key = Array.isArray(o.lrLambda) ? `options.lrLambda[${i}]` : 'options.lrLambda';

@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInRange, checkInteger, readOptions } from './validate.js';
+import { checkInRange, checkInteger, checkOptions } from '../validate.js';
 
 export interface LinearLROptions extends SchedulerOptions {
   /** Factor at epoch 0, in (0, 1] (default 1/3). */
@@ -26,10 +26,11 @@ export class LinearLR extends FormulaScheduler {
   readonly totalIters: number;
 
   constructor(optimizer: SchedulableOptimizer, options: LinearLROptions = {}) {
-    const o = readOptions<LinearLROptions>('LinearLR', options, ['startFactor', 'endFactor', 'totalIters', 'lastEpoch']);
-    const startFactor = checkInRange('LinearLR', o.startFactor ?? 1 / 3, 'options.startFactor', 0, 1, { minOpen: true });
-    const endFactor = checkInRange('LinearLR', o.endFactor ?? 1, 'options.endFactor', 0, 1);
-    const totalIters = checkInteger('LinearLR', o.totalIters ?? 5, 'options.totalIters', 1);
+    const at = 'LinearLR: options.';
+    const o = checkOptions<LinearLROptions>(options, ['startFactor', 'endFactor', 'totalIters', 'lastEpoch'], 'LinearLR(optimizer, options)');
+    const startFactor = checkInRange(o.startFactor ?? 1 / 3, 'startFactor', at, 0, 1, { minOpen: true });
+    const endFactor = checkInRange(o.endFactor ?? 1, 'endFactor', at, 0, 1);
+    const totalIters = checkInteger(o.totalIters ?? 5, 'totalIters', at, 1);
     super('LinearLR', optimizer, o.lastEpoch);
     this.startFactor = startFactor;
     this.endFactor = endFactor;

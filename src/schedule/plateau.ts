@@ -1,19 +1,7 @@
 import { OptimStateError, OptimTypeError } from '../errors.js';
-import { describe } from '../optim/validate.js';
+import { checkChoice, checkInRange, checkInteger, checkNonNegative, checkOptions, describe } from '../validate.js';
 import type { SchedulableOptimizer } from './scheduler.js';
-import {
-  checkChoice,
-  checkGroupCount,
-  checkInRange,
-  checkInteger,
-  checkNonNegative,
-  checkOptimizer,
-  checkSavedInteger,
-  checkSavedKind,
-  checkSavedLrs,
-  perGroup,
-  readOptions,
-} from './validate.js';
+import { checkGroupCount, checkOptimizer, checkSavedInteger, checkSavedKind, checkSavedLrs, perGroup } from './validate.js';
 
 export interface ReduceLROnPlateauOptions {
   /** 'min': the metric should fall (a loss); 'max': it should rise (an accuracy). Default 'min'. */
@@ -79,22 +67,23 @@ export class ReduceLROnPlateau {
   constructor(optimizer: SchedulableOptimizer, options: ReduceLROnPlateauOptions = {}) {
     const name = 'ReduceLROnPlateau';
     const keys = ['mode', 'factor', 'patience', 'threshold', 'thresholdMode', 'cooldown', 'minLr', 'eps'];
-    const o = readOptions<ReduceLROnPlateauOptions>(name, options, keys);
-    const groups = checkOptimizer(name, optimizer);
-    this.mode = checkChoice(name, o.mode ?? 'min', 'options.mode', ['min', 'max'] as const);
-    this.factor = checkInRange(name, o.factor ?? 0.1, 'options.factor', 0, 1, { maxOpen: true });
-    this.patience = checkInteger(name, o.patience ?? 10, 'options.patience', 0);
-    this.threshold = checkNonNegative(name, o.threshold ?? 1e-4, 'options.threshold');
-    this.thresholdMode = checkChoice(name, o.thresholdMode ?? 'rel', 'options.thresholdMode', ['rel', 'abs'] as const);
-    this.cooldown = checkInteger(name, o.cooldown ?? 0, 'options.cooldown', 0);
+    const at = 'ReduceLROnPlateau: options.';
+    const o = checkOptions<ReduceLROnPlateauOptions>(options, keys, `${name}(optimizer, options)`);
+    const groups = checkOptimizer(optimizer, name);
+    this.mode = checkChoice(o.mode ?? 'min', 'mode', at, ['min', 'max'] as const);
+    this.factor = checkInRange(o.factor ?? 0.1, 'factor', at, 0, 1, { maxOpen: true });
+    this.patience = checkInteger(o.patience ?? 10, 'patience', at, 0);
+    this.threshold = checkNonNegative(o.threshold ?? 1e-4, 'threshold', at);
+    this.thresholdMode = checkChoice(o.thresholdMode ?? 'rel', 'thresholdMode', at, ['rel', 'abs'] as const);
+    this.cooldown = checkInteger(o.cooldown ?? 0, 'cooldown', at, 0);
     const minLr: unknown = o.minLr ?? 0;
     if (typeof minLr !== 'number' && !Array.isArray(minLr)) {
       throw new OptimTypeError(`${name}: options.minLr must be a number or an array of numbers (one per group), got ${describe(minLr)}`);
     }
-    this.minLrs = perGroup(name, minLr as number | number[], 'options.minLr', groups.length).map((v, i) =>
-      checkNonNegative(name, v, Array.isArray(minLr) ? `options.minLr[${i}]` : 'options.minLr'),
+    this.minLrs = perGroup(minLr as number | number[], 'options.minLr', name, groups.length).map((v, i) =>
+      checkNonNegative(v, Array.isArray(minLr) ? `minLr[${i}]` : 'minLr', at),
     );
-    this.eps = checkNonNegative(name, o.eps ?? 1e-8, 'options.eps');
+    this.eps = checkNonNegative(o.eps ?? 1e-8, 'eps', at);
     this.optimizer = optimizer;
     this.bestValue = this.worst();
     this.lastLrs = groups.map((g) => g.lr);
@@ -134,8 +123,8 @@ export class ReduceLROnPlateau {
       throw new OptimTypeError(`ReduceLROnPlateau.step(metric): metric must be a number, got ${describe(metric)}`);
     }
     const groups = this.optimizer.paramGroups;
-    checkGroupCount('ReduceLROnPlateau', groups, this.minLrs.length);
-    const lrs = groups.map((g, i) => checkNonNegative('ReduceLROnPlateau', g.lr, `optimizer.paramGroups[${i}].lr`));
+    checkGroupCount(groups, 'ReduceLROnPlateau', this.minLrs.length);
+    const lrs = groups.map((g, i) => checkNonNegative(g.lr, `optimizer.paramGroups[${i}].lr`, 'ReduceLROnPlateau: '));
     this.epoch += 1;
     if (this.isBetter(metric)) {
       this.bestValue = metric;
@@ -172,13 +161,13 @@ export class ReduceLROnPlateau {
   /** Restores a `stateDict()` and sets each group's lr to the saved one; checks everything first. */
   loadStateDict(stateDict: PlateauStateDict): void {
     const name = 'ReduceLROnPlateau';
-    const saved = checkSavedKind(name, stateDict);
+    const saved = checkSavedKind(stateDict, name);
     const groups = this.optimizer.paramGroups;
-    checkGroupCount(name, groups, this.minLrs.length);
-    const lastEpoch = checkSavedInteger(name, saved.lastEpoch, 'lastEpoch', 0);
-    const lastLr = checkSavedLrs(name, saved.lastLr, 'lastLr', groups.length);
-    const numBadEpochs = checkSavedInteger(name, saved.numBadEpochs, 'numBadEpochs', 0);
-    const cooldownCounter = checkSavedInteger(name, saved.cooldownCounter, 'cooldownCounter', 0);
+    checkGroupCount(groups, name, this.minLrs.length);
+    const lastEpoch = checkSavedInteger(saved.lastEpoch, 'lastEpoch', name, 0);
+    const lastLr = checkSavedLrs(saved.lastLr, 'lastLr', name, groups.length);
+    const numBadEpochs = checkSavedInteger(saved.numBadEpochs, 'numBadEpochs', name, 0);
+    const cooldownCounter = checkSavedInteger(saved.cooldownCounter, 'cooldownCounter', name, 0);
     const best = saved.best;
     if (best !== null && typeof best !== 'number') {
       throw new OptimStateError(`${name}.loadStateDict: best must be a number or null, got ${describe(best)}`);

@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInteger, checkNonNegative, readOptions } from './validate.js';
+import { checkInteger, checkNonNegative, checkOptions } from '../validate.js';
 
 export interface PolynomialLROptions extends SchedulerOptions {
   /** Epochs until the lr reaches 0 (default 5). */
@@ -23,9 +23,10 @@ export class PolynomialLR extends FormulaScheduler {
   readonly power: number;
 
   constructor(optimizer: SchedulableOptimizer, options: PolynomialLROptions = {}) {
-    const o = readOptions<PolynomialLROptions>('PolynomialLR', options, ['totalIters', 'power', 'lastEpoch']);
-    const totalIters = checkInteger('PolynomialLR', o.totalIters ?? 5, 'options.totalIters', 1);
-    const power = checkNonNegative('PolynomialLR', o.power ?? 1, 'options.power');
+    const at = 'PolynomialLR: options.';
+    const o = checkOptions<PolynomialLROptions>(options, ['totalIters', 'power', 'lastEpoch'], 'PolynomialLR(optimizer, options)');
+    const totalIters = checkInteger(o.totalIters ?? 5, 'totalIters', at, 1);
+    const power = checkNonNegative(o.power ?? 1, 'power', at);
     super('PolynomialLR', optimizer, o.lastEpoch);
     this.totalIters = totalIters;
     this.power = power;

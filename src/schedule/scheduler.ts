@@ -1,13 +1,6 @@
 import { OptimStateError } from '../errors.js';
-import {
-  checkGroupCount,
-  checkInteger,
-  checkNonNegative,
-  checkOptimizer,
-  checkSavedInteger,
-  checkSavedKind,
-  checkSavedLrs,
-} from './validate.js';
+import { checkInteger, checkNonNegative } from '../validate.js';
+import { checkGroupCount, checkOptimizer, checkSavedInteger, checkSavedKind, checkSavedLrs } from './validate.js';
 
 /** A parameter group as a scheduler sees it: the `lr` it sets, and torch's `initial_lr`. */
 export interface ScheduledGroup {
@@ -62,8 +55,8 @@ export abstract class LRScheduler {
   protected lastLrs: number[];
 
   protected constructor(name: string, optimizer: SchedulableOptimizer, lastEpoch: unknown) {
-    const groups = checkOptimizer(name, optimizer);
-    const last = lastEpoch === undefined ? -1 : checkInteger(name, lastEpoch, 'options.lastEpoch', -1);
+    const groups = checkOptimizer(optimizer, name);
+    const last = lastEpoch === undefined ? -1 : checkInteger(lastEpoch, 'options.lastEpoch', `${name}: `, -1);
     groups.forEach((g, i) => {
       if (g.initialLr === undefined) {
         if (last !== -1) {
@@ -72,7 +65,7 @@ export abstract class LRScheduler {
           );
         }
       } else {
-        checkNonNegative(name, g.initialLr, `optimizer.paramGroups[${i}].initialLr`);
+        checkNonNegative(g.initialLr, `optimizer.paramGroups[${i}].initialLr`, `${name}: `);
       }
     });
     this.name = name;
@@ -141,12 +134,12 @@ export abstract class LRScheduler {
 
   /** Checks a saved dict completely; returns what restores it (SequentialLR checks all first). */
   protected prepareLoad(stateDict: unknown): () => void {
-    const saved = checkSavedKind(this.name, stateDict);
+    const saved = checkSavedKind(stateDict, this.name);
     const groups = this.optimizer.paramGroups;
-    checkGroupCount(this.name, groups, this.baseLrs.length);
-    const lastEpoch = checkSavedInteger(this.name, saved.lastEpoch, 'lastEpoch', -1);
-    const baseLrs = checkSavedLrs(this.name, saved.baseLrs, 'baseLrs', groups.length);
-    const lastLr = checkSavedLrs(this.name, saved.lastLr, 'lastLr', groups.length);
+    checkGroupCount(groups, this.name, this.baseLrs.length);
+    const lastEpoch = checkSavedInteger(saved.lastEpoch, 'lastEpoch', this.name, -1);
+    const baseLrs = checkSavedLrs(saved.baseLrs, 'baseLrs', this.name, groups.length);
+    const lastLr = checkSavedLrs(saved.lastLr, 'lastLr', this.name, groups.length);
     const restoreExtra = this.prepareExtra(saved);
     return () => {
       restoreExtra();
@@ -169,8 +162,9 @@ export abstract class LRScheduler {
   /** The groups' current lrs, checked (a chainable step multiplies them). */
   protected currentLrs(): number[] {
     const groups = this.optimizer.paramGroups;
-    checkGroupCount(this.name, groups, this.baseLrs.length);
-    return groups.map((g, i) => checkNonNegative(this.name, g.lr, `optimizer.paramGroups[${i}].lr`));
+    checkGroupCount(groups, this.name, this.baseLrs.length);
+    const where = `${this.name}: `;
+    return groups.map((g, i) => checkNonNegative(g.lr, `optimizer.paramGroups[${i}].lr`, where));
   }
 
   /** Records `initialLr` on the groups that have none (torch's `setdefault('initial_lr', lr)`). */

@@ -1,8 +1,7 @@
 import { OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
-import { describe } from '../optim/validate.js';
+import { checkInteger, checkOptions, checkRequired, describe } from '../validate.js';
 import { LRScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInteger, readOptions, required } from './validate.js';
 
 export interface SequentialLROptions extends SchedulerOptions {
   /** The schedulers to run one after another, all built on this optimizer (required). */
@@ -35,9 +34,10 @@ export class SequentialLR extends LRScheduler {
 
   constructor(optimizer: SchedulableOptimizer, options: SequentialLROptions) {
     const name = 'SequentialLR';
-    const o = readOptions<SequentialLROptions>(name, options, ['schedulers', 'milestones', 'lastEpoch']);
-    const schedulers = required(name, o.schedulers, 'schedulers');
-    const milestones = required(name, o.milestones, 'milestones');
+    const at = 'SequentialLR: options.';
+    const o = checkOptions<SequentialLROptions>(options, ['schedulers', 'milestones', 'lastEpoch'], `${name}(optimizer, options)`);
+    const schedulers = checkRequired(o.schedulers, 'schedulers', at);
+    const milestones = checkRequired(o.milestones, 'milestones', at);
     if (!Array.isArray(schedulers) || schedulers.length === 0) {
       throw new OptimTypeError(`${name}: options.schedulers must be a non-empty array of schedulers, got ${describe(schedulers)}`);
     }
@@ -60,7 +60,7 @@ export class SequentialLR extends LRScheduler {
       );
     }
     milestones.forEach((m: unknown, i) => {
-      checkInteger(name, m, `options.milestones[${i}]`, i === 0 ? 1 : (milestones[i - 1] as number) + 1);
+      checkInteger(m, `milestones[${i}]`, at, i === 0 ? 1 : (milestones[i - 1] as number) + 1);
     });
     super(name, optimizer, o.lastEpoch);
     this.schedulers = [...schedulers];

@@ -1,8 +1,7 @@
 import { OptimTypeError } from '../errors.js';
-import { describe } from '../optim/validate.js';
+import { checkInteger, checkNonNegative, checkOptions, checkRequired, describe } from '../validate.js';
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInteger, checkNonNegative, readOptions, required } from './validate.js';
 
 export interface StepLROptions extends SchedulerOptions {
   /** Epochs between decays (required). */
@@ -26,9 +25,10 @@ export class StepLR extends FormulaScheduler {
   readonly gamma: number;
 
   constructor(optimizer: SchedulableOptimizer, options: StepLROptions) {
-    const o = readOptions<StepLROptions>('StepLR', options, ['stepSize', 'gamma', 'lastEpoch']);
-    const stepSize = checkInteger('StepLR', required('StepLR', o.stepSize, 'stepSize'), 'options.stepSize', 1);
-    const gamma = checkNonNegative('StepLR', o.gamma ?? 0.1, 'options.gamma');
+    const at = 'StepLR: options.';
+    const o = checkOptions<StepLROptions>(options, ['stepSize', 'gamma', 'lastEpoch'], 'StepLR(optimizer, options)');
+    const stepSize = checkInteger(checkRequired(o.stepSize, 'stepSize', at), 'stepSize', at, 1);
+    const gamma = checkNonNegative(o.gamma ?? 0.1, 'gamma', at);
     super('StepLR', optimizer, o.lastEpoch);
     this.stepSize = stepSize;
     this.gamma = gamma;
@@ -67,13 +67,14 @@ export class MultiStepLR extends FormulaScheduler {
   private readonly counts = new Map<number, number>();
 
   constructor(optimizer: SchedulableOptimizer, options: MultiStepLROptions) {
-    const o = readOptions<MultiStepLROptions>('MultiStepLR', options, ['milestones', 'gamma', 'lastEpoch']);
-    const milestones = required('MultiStepLR', o.milestones, 'milestones');
+    const at = 'MultiStepLR: options.';
+    const o = checkOptions<MultiStepLROptions>(options, ['milestones', 'gamma', 'lastEpoch'], 'MultiStepLR(optimizer, options)');
+    const milestones = checkRequired(o.milestones, 'milestones', at);
     if (!Array.isArray(milestones)) {
       throw new OptimTypeError(`MultiStepLR: options.milestones must be an array of integers, got ${describe(milestones)}`);
     }
-    milestones.forEach((m: unknown, i) => checkInteger('MultiStepLR', m, `options.milestones[${i}]`, 0));
-    const gamma = checkNonNegative('MultiStepLR', o.gamma ?? 0.1, 'options.gamma');
+    milestones.forEach((m: unknown, i) => checkInteger(m, `milestones[${i}]`, at, 0));
+    const gamma = checkNonNegative(o.gamma ?? 0.1, 'gamma', at);
     super('MultiStepLR', optimizer, o.lastEpoch);
     this.milestones = [...(milestones as number[])].sort((a, b) => a - b);
     for (const m of this.milestones) this.counts.set(m, (this.counts.get(m) ?? 0) + 1);

@@ -1,7 +1,8 @@
 import { OptimStateError } from '../errors.js';
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInteger, checkNonNegative, checkSavedInteger, readOptions, required } from './validate.js';
+import { checkInteger, checkNonNegative, checkOptions, checkRequired } from '../validate.js';
+import { checkSavedInteger } from './validate.js';
 
 export interface CosineAnnealingWarmRestartsOptions extends SchedulerOptions {
   /** Epochs in the first period (torch's `T_0`, required). */
@@ -33,10 +34,11 @@ export class CosineAnnealingWarmRestarts extends FormulaScheduler {
 
   constructor(optimizer: SchedulableOptimizer, options: CosineAnnealingWarmRestartsOptions) {
     const name = 'CosineAnnealingWarmRestarts';
-    const o = readOptions<CosineAnnealingWarmRestartsOptions>(name, options, ['t0', 'tMult', 'etaMin', 'lastEpoch']);
-    const t0 = checkInteger(name, required(name, o.t0, 't0'), 'options.t0', 1);
-    const tMult = checkInteger(name, o.tMult ?? 1, 'options.tMult', 1);
-    const etaMin = checkNonNegative(name, o.etaMin ?? 0, 'options.etaMin');
+    const at = 'CosineAnnealingWarmRestarts: options.';
+    const o = checkOptions<CosineAnnealingWarmRestartsOptions>(options, ['t0', 'tMult', 'etaMin', 'lastEpoch'], `${name}(optimizer, options)`);
+    const t0 = checkInteger(checkRequired(o.t0, 't0', at), 't0', at, 1);
+    const tMult = checkInteger(o.tMult ?? 1, 'tMult', at, 1);
+    const etaMin = checkNonNegative(o.etaMin ?? 0, 'etaMin', at);
     super(name, optimizer, o.lastEpoch);
     this.t0 = t0;
     this.tMult = tMult;
@@ -76,8 +78,8 @@ export class CosineAnnealingWarmRestarts extends FormulaScheduler {
   }
 
   protected override prepareExtra(saved: Record<string, unknown>): () => void {
-    const tCur = checkSavedInteger(this.name, saved.tCur, 'tCur', 0);
-    const tI = checkSavedInteger(this.name, saved.tI, 'tI', 1);
+    const tCur = checkSavedInteger(saved.tCur, 'tCur', this.name, 0);
+    const tI = checkSavedInteger(saved.tI, 'tI', this.name, 1);
     if (tCur >= tI) throw new OptimStateError(`${this.name}.loadStateDict: tCur (${tCur}) must be less than tI (${tI})`);
     return () => {
       this.tCur = tCur;

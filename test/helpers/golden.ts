@@ -2,11 +2,28 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { FloatArray } from '../../src/backend/types.js';
 
-const GOLDEN_DIR = path.resolve(__dirname, '../../../shared/golden');
+/**
+ * The vendored reference data: test/golden (see test/golden/README.md for provenance, schema and
+ * tolerances). Everything the tests and examples compare against lives here, inside the repository.
+ */
+export const GOLDEN_DIR = path.resolve(__dirname, '../golden');
+
+/**
+ * Parses the golden JSON file at `relPath` under GOLDEN_DIR, e.g. `torch-1.13/adam.json`. Paths
+ * that would leave GOLDEN_DIR are refused, so no test reads data from outside the repository.
+ */
+export function readGolden<T = unknown>(relPath: string): T {
+  const file = path.resolve(GOLDEN_DIR, relPath);
+  const rel = path.relative(GOLDEN_DIR, file);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new Error(`readGolden: ${relPath} is not a file under ${GOLDEN_DIR}`);
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as T;
+}
 
 type StateValue = number | number[] | null;
 
-/** The fields of a first-order golden file the tests use (see ../shared/golden/README.md). */
+/** The fields of a first-order golden file the tests use (see test/golden/README.md). */
 export interface FirstOrderGolden {
   id: string;
   optimizer: 'SGD' | 'Adagrad' | 'RMSprop' | 'Adam' | 'AdamW';
@@ -30,8 +47,9 @@ export const FIRST_ORDER_IDS = [
   'adam_f32',
 ] as const;
 
+/** A torch 1.13 first-order file, test/golden/torch-1.13/<id>.json. */
 export function loadGolden(id: string): FirstOrderGolden {
-  return JSON.parse(readFileSync(path.join(GOLDEN_DIR, `${id}.json`), 'utf8')) as FirstOrderGolden;
+  return readGolden<FirstOrderGolden>(`torch-1.13/${id}.json`);
 }
 
 /** torch's snake_case keyword arguments as this library's camelCase options. */
