@@ -111,9 +111,3 @@ export function sumAbs(a: Float64Array): number {
   for (let i = 0; i < a.length; i++) s += Math.abs(a[i]);
   return s;
 }
-
-/**
- * Transitional: lbfgs.ts and newton.ts import `checkFiniteNumber(v, name)` from here. It is
- * `checkFinite(v, key)` of src/validate.ts (the key being the whole name); import that instead.
- */
-export { checkFinite as checkFiniteNumber } from '../validate.js';

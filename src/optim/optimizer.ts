@@ -4,8 +4,8 @@ import type { Backend, FloatArray, PreparedList } from '../backend/types.js';
 import type { AnyKernel } from '../backend/kernel.js';
 import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import type { Param } from '../param.js';
-import { checkKnownKeys, describe, isFloatArray, OPTIONS } from './validate.js';
-import type { Where } from './validate.js';
+import { checkKnownKeys, describe, isFloatArray, OPTIONS } from '../validate.js';
+import type { Where } from '../validate.js';
 
 /** One parameter's optimizer state: counters (`step`, `muProduct`) and buffers (`expAvg`, ...). */
 export type ParamState = Record<string, number | FloatArray>;

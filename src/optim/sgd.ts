@@ -3,8 +3,8 @@ import type { AnyKernel } from '../backend/kernel.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
-import { checkBoolean, checkFinite, checkNonNegative, OPTIONS, path } from './validate.js';
-import type { Where } from './validate.js';
+import { checkBoolean, checkFinite, checkNonNegative, OPTIONS, path } from '../validate.js';
+import type { Where } from '../validate.js';
 
 export interface SGDOptions {
   lr?: number;
