@@ -79,11 +79,10 @@ describe.runIf(nativeRow !== undefined).each(responsivePaths)('event loop during
       for (let i = 0; i < 3; i++) L = await choleskyAsync(a, n);
     });
     console.log(`3 × choleskyAsync n=${n} (${p.name}): ${r.elapsed.toFixed(1)} ms, ${r.ticks} ticks, longest gap ${r.maxGap.toFixed(1)} ms`);
-    // Timers on a busy 2-core machine may run late, so ask for half of what a free loop shows; with
-    // OpenBLAS, whose threads take every core (2 here) besides the pool thread, a third (measured:
-    // 41-47 of ~100 ticks per second). The control below shows the sync form gets none.
-    const share = p.name === 'openblas' ? 0.3 : 0.5;
-    expect(r.ticks).toBeGreaterThanOrEqual(Math.floor((share * r.elapsed) / 10));
+    // Timers on a busy 2-core machine run late: the pool thread and (with OpenBLAS) its threads take
+    // the cores, and other processes may too. Measured 41-71 % of a free loop's ticks; ask for 30 %.
+    // The control below shows the sync form gets none.
+    expect(r.ticks).toBeGreaterThanOrEqual(Math.floor((0.3 * r.elapsed) / 10));
     expect(L[0]).toBeCloseTo(Math.SQRT2, 14);
     expect(L[1]).toBe(0);
   }, SLOW_BUILD_TIMEOUT);
