@@ -2,8 +2,7 @@ import { defineKernel } from '../backend/kernel.js';
 import type { FloatArray } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
-import { checkBoolean, checkNonNegative } from '../validate.js';
-import type { Where } from '../validate.js';
+import { decayedGrad } from './prelude.js';
 
 export interface AdagradOptions {
   lr?: number;
@@ -30,10 +29,9 @@ export const ADAGRAD_KERNEL = defineKernel({
   flags: ['wd'],
   state: [{ name: 'sum' }],
   reference(p, g, [sum], s, on) {
-    const { wd, negClr, eps, sign } = s;
+    const { negClr, eps } = s;
     for (let i = 0; i < p.length; i++) {
-      let gi = sign * g[i];
-      if (on.wd) gi = wd * p[i] + gi;
+      const gi = decayedGrad(p, g, i, s, on);
       sum[i] = gi * gi + sum[i];
       p[i] = p[i] + (negClr * gi) / (Math.sqrt(sum[i]) + eps);
     }
@@ -72,22 +70,8 @@ export class Adagrad extends Optimizer<AdagradGroup> {
     super(params, options, SPEC);
   }
 
-  protected override checkHyper(g: AdagradGroup, where: Where): void {
-    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
-    checkNonNegative(g.lrDecay, 'lrDecay', 'Invalid lr_decay value', where);
-    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
-    checkNonNegative(
-      g.initialAccumulatorValue,
-      'initialAccumulatorValue',
-      'Invalid initial_accumulator_value value',
-      where,
-    );
-    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
-    checkBoolean(g.maximize, 'maximize', where);
-  }
-
   protected override flagsOf(g: AdagradGroup): number {
-    return g.weightDecay !== 0 ? K.flag.wd : 0;
+    return this.weightDecayFlag(g);
   }
 
 
@@ -98,10 +82,7 @@ export class Adagrad extends Optimizer<AdagradGroup> {
   protected override fillScalars(g: AdagradGroup, _flags: number, state: ParamState, out: Float64Array): number {
     const step = (state.step as number) + 1;
     const clr = g.lr / (1 + (step - 1) * g.lrDecay);
-    out[K.slot.wd] = g.weightDecay;
     out[K.slot.negClr] = -clr;
-    out[K.slot.eps] = g.eps;
-    out[K.slot.sign] = g.maximize ? -1 : 1;
     return 0;
   }
 }

@@ -2,16 +2,12 @@ import { defineKernel } from '../backend/kernel.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
-import { checkBetas, checkBoolean, checkNonNegative } from '../validate.js';
-import type { Where } from '../validate.js';
+import { ADAM_FAMILY_DEFAULTS } from './options.js';
+import type { AdamFamilyOptions } from './options.js';
+import { decayedGrad, secondMoment } from './prelude.js';
 
-export interface AdamOptions {
-  lr?: number;
-  betas?: [number, number];
-  eps?: number;
-  weightDecay?: number;
+export interface AdamOptions extends AdamFamilyOptions {
   amsgrad?: boolean;
-  maximize?: boolean;
   biasCorrection?: boolean;
 }
 
@@ -38,14 +34,12 @@ export const ADAM_KERNEL = defineKernel({
   flags: ['wd', 'amsgrad', 'decoupled'],
   state: [{ name: 'expAvg' }, { name: 'expAvgSq' }, { name: 'maxExpAvgSq', when: 'amsgrad' }],
   reference(p, g, [m, v, vmaxBuf], s, on) {
-    const { wd, beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt, eps, sign, decayMul } = s;
+    const { beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt, eps } = s;
     const vmax = on.amsgrad ? vmaxBuf : v;
     for (let i = 0; i < p.length; i++) {
-      if (on.decoupled) p[i] = p[i] * decayMul;
-      let gi = sign * g[i];
-      if (on.wd) gi = wd * p[i] + gi;
+      const gi = decayedGrad(p, g, i, s, on);
       m[i] = oneMinusBeta1 * gi + m[i] * beta1;
-      v[i] = oneMinusBeta2 * gi * gi + v[i] * beta2;
+      v[i] = secondMoment(v[i], gi, beta2, oneMinusBeta2);
       if (on.amsgrad) vmax[i] = Math.max(vmax[i], v[i]);
       const denom = Math.sqrt(vmax[i]) / bc2Sqrt + eps;
       p[i] = p[i] + (negStepSize * m[i]) / denom;
@@ -55,10 +49,10 @@ export const ADAM_KERNEL = defineKernel({
 
 const K = ADAM_KERNEL;
 
-const ADAM_SPEC: AdamSpec = {
+export const ADAM_SPEC: AdamSpec = {
   name: 'Adam',
   kernel: K,
-  defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, biasCorrection: true },
+  defaults: { lr: 1e-3, ...ADAM_FAMILY_DEFAULTS, amsgrad: false, biasCorrection: true },
   counters: ['step'],
   decoupled: false,
 };
@@ -99,19 +93,8 @@ export class Adam extends Optimizer<AdamGroup> {
     this.decoupled = spec.decoupled;
   }
 
-  protected override checkHyper(g: AdamGroup, where: Where): void {
-    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
-    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
-    checkBetas(g.betas, 'betas', where);
-    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
-    checkBoolean(g.amsgrad, 'amsgrad', where);
-    checkBoolean(g.maximize, 'maximize', where);
-    checkBoolean(g.biasCorrection, 'biasCorrection', where);
-  }
-
   protected override flagsOf(g: AdamGroup): number {
-    const wd = g.weightDecay !== 0 ? (this.decoupled ? K.flag.decoupled : K.flag.wd) : 0;
-    return wd | (g.amsgrad ? K.flag.amsgrad : 0);
+    return this.weightDecayFlag(g, this.decoupled) | (g.amsgrad ? K.flag.amsgrad : 0);
   }
 
 
@@ -127,16 +110,8 @@ export class Adam extends Optimizer<AdamGroup> {
       negStepSize = -(g.lr / bc1);
       bc2Sqrt = Math.sqrt(bc2);
     }
-    out[K.slot.wd] = g.weightDecay;
-    out[K.slot.beta1] = beta1;
-    out[K.slot.oneMinusBeta1] = 1 - beta1;
-    out[K.slot.beta2] = beta2;
-    out[K.slot.oneMinusBeta2] = 1 - beta2;
     out[K.slot.negStepSize] = negStepSize;
     out[K.slot.bc2Sqrt] = bc2Sqrt;
-    out[K.slot.eps] = g.eps;
-    out[K.slot.sign] = g.maximize ? -1 : 1;
-    out[K.slot.decayMul] = 1 - g.lr * g.weightDecay;
     return 0;
   }
 }

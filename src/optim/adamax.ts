@@ -1,10 +1,10 @@
 import { defineKernel } from '../backend/kernel.js';
-import { lerp } from './lerp.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
+import { ADAM_FAMILY_DEFAULTS } from './options.js';
+import type { AdamFamilyOptions } from './options.js';
 import { PowerSequence } from './powi.js';
-import { checkBetas, checkBoolean, checkNonNegative } from '../validate.js';
-import type { Where } from '../validate.js';
+import { decayedGrad, lerp } from './prelude.js';
 
 /**
  * The Adamax kernel (native/kernels/adamax.h). State: expAvg, expInf.
@@ -22,10 +22,9 @@ export const ADAMAX_KERNEL = defineKernel({
   flags: ['wd'],
   state: [{ name: 'expAvg' }, { name: 'expInf' }],
   reference(p, g, [m, u], s, on) {
-    const { wd, oneMinusBeta1: w, beta2, eps, negClr, sign } = s;
+    const { oneMinusBeta1: w, beta2, eps, negClr } = s;
     for (let i = 0; i < p.length; i++) {
-      let gi = sign * g[i];
-      if (on.wd) gi = wd * p[i] + gi;
+      const gi = decayedGrad(p, g, i, s, on);
       m[i] = lerp(m[i], gi, w);
       const a = u[i] * beta2;
       const b = Math.abs(gi) + eps;
@@ -38,20 +37,14 @@ export const ADAMAX_KERNEL = defineKernel({
 
 const K = ADAMAX_KERNEL;
 
-export interface AdamaxOptions {
-  lr?: number;
-  betas?: [number, number];
-  eps?: number;
-  weightDecay?: number;
-  maximize?: boolean;
-}
+export type AdamaxOptions = AdamFamilyOptions;
 
 export interface AdamaxGroup extends GroupBase, Required<AdamaxOptions> {}
 
 const SPEC: OptimizerSpec<AdamaxGroup> = {
   name: 'Adamax',
   kernel: K,
-  defaults: { lr: 2e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, maximize: false },
+  defaults: { lr: 2e-3, ...ADAM_FAMILY_DEFAULTS },
   counters: ['step'],
 };
 
@@ -80,27 +73,14 @@ export class Adamax extends Optimizer<AdamaxGroup> {
     super(params, options, SPEC);
   }
 
-  protected override checkHyper(g: AdamaxGroup, where: Where): void {
-    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
-    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
-    checkBetas(g.betas, 'betas', where);
-    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
-    checkBoolean(g.maximize, 'maximize', where);
-  }
-
   protected override flagsOf(g: AdamaxGroup): number {
-    return g.weightDecay !== 0 ? K.flag.wd : 0;
+    return this.weightDecayFlag(g);
   }
 
   protected override fillScalars(g: AdamaxGroup, _flags: number, state: ParamState, out: Float64Array): number {
-    const [beta1, beta2] = g.betas;
+    const beta1 = g.betas[0];
     const step = (state.step as number) + 1;
-    out[K.slot.wd] = g.weightDecay;
-    out[K.slot.oneMinusBeta1] = 1 - beta1;
-    out[K.slot.beta2] = beta2;
-    out[K.slot.eps] = g.eps;
     out[K.slot.negClr] = -(g.lr / (1 - this.beta1Pow.pow(beta1, step)));
-    out[K.slot.sign] = g.maximize ? -1 : 1;
     return 0;
   }
 }

@@ -1,4 +1,4 @@
-import { Adam, ADAM_KERNEL } from './adam.js';
+import { Adam, ADAM_KERNEL, ADAM_SPEC } from './adam.js';
 import type { AdamOptions, AdamSpec } from './adam.js';
 import type { OptimizerOptions, ParamsInput } from './optimizer.js';
 
@@ -7,7 +7,7 @@ export type AdamWOptions = AdamOptions;
 const ADAMW_SPEC: AdamSpec = {
   name: 'AdamW',
   kernel: ADAM_KERNEL,
-  defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false, biasCorrection: true },
+  defaults: { ...ADAM_SPEC.defaults, weightDecay: 1e-2 },
   counters: ['step'],
   decoupled: true,
 };

@@ -1,19 +1,14 @@
 import { defineKernel } from '../backend/kernel.js';
-import { lerp } from './lerp.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
+import { ADAM_FAMILY_DEFAULTS } from './options.js';
+import type { AdamFamilyOptions } from './options.js';
 import { PowerSequence } from './powi.js';
-import { checkBetas, checkBoolean, checkNonNegative } from '../validate.js';
-import type { Where } from '../validate.js';
+import { decayedGrad, lerp, secondMoment } from './prelude.js';
 
-export interface NAdamOptions {
-  lr?: number;
-  betas?: [number, number];
-  eps?: number;
-  weightDecay?: number;
+export interface NAdamOptions extends AdamFamilyOptions {
   momentumDecay?: number;
   decoupledWeightDecay?: boolean;
-  maximize?: boolean;
 }
 
 export interface NAdamGroup extends GroupBase, Required<NAdamOptions> {}
@@ -33,13 +28,11 @@ export const NADAM_KERNEL = defineKernel({
   flags: ['wd', 'decoupled'],
   state: [{ name: 'expAvg' }, { name: 'expAvgSq' }],
   reference(p, g, [m, v], s, on) {
-    const { wd, oneMinusBeta1: w, beta2, oneMinusBeta2, bc2, eps, coefGrad, coefAvg, sign, decayMul } = s;
+    const { oneMinusBeta1: w, beta2, oneMinusBeta2, bc2, eps, coefGrad, coefAvg } = s;
     for (let i = 0; i < p.length; i++) {
-      if (on.decoupled) p[i] = p[i] * decayMul;
-      let gi = sign * g[i];
-      if (on.wd) gi = wd * p[i] + gi;
+      const gi = decayedGrad(p, g, i, s, on);
       m[i] = lerp(m[i], gi, w);
-      v[i] = oneMinusBeta2 * gi * gi + v[i] * beta2;
+      v[i] = secondMoment(v[i], gi, beta2, oneMinusBeta2);
       const denom = Math.sqrt(v[i] / bc2) + eps;
       p[i] = p[i] + (coefGrad * gi) / denom;
       p[i] = p[i] + (coefAvg * m[i]) / denom;
@@ -52,15 +45,7 @@ const K = NADAM_KERNEL;
 const SPEC: OptimizerSpec<NAdamGroup> = {
   name: 'NAdam',
   kernel: K,
-  defaults: {
-    lr: 2e-3,
-    betas: [0.9, 0.999],
-    eps: 1e-8,
-    weightDecay: 0,
-    momentumDecay: 4e-3,
-    decoupledWeightDecay: false,
-    maximize: false,
-  },
+  defaults: { lr: 2e-3, ...ADAM_FAMILY_DEFAULTS, momentumDecay: 4e-3, decoupledWeightDecay: false },
   counters: ['step', 'muProduct'],
 };
 
@@ -96,20 +81,9 @@ export class NAdam extends Optimizer<NAdamGroup> {
     super(params, options, SPEC);
   }
 
-  protected override checkHyper(g: NAdamGroup, where: Where): void {
-    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
-    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
-    checkBetas(g.betas, 'betas', where);
-    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
-    checkNonNegative(g.momentumDecay, 'momentumDecay', 'Invalid momentum_decay value', where);
-    checkBoolean(g.decoupledWeightDecay, 'decoupledWeightDecay', where);
-    checkBoolean(g.maximize, 'maximize', where);
-  }
-
   protected override flagsOf(g: NAdamGroup): number {
-    return g.weightDecay !== 0 ? (g.decoupledWeightDecay ? K.flag.decoupled : K.flag.wd) : 0;
+    return this.weightDecayFlag(g, g.decoupledWeightDecay);
   }
-
 
   protected override newState(): ParamState {
     return { step: 0, muProduct: 1 };
@@ -125,16 +99,9 @@ export class NAdam extends Optimizer<NAdamGroup> {
     const muNext = beta1 * (1 - 0.5 * Math.pow(0.96, (step + 1) * momentumDecay));
     const muProduct = (state.muProduct as number) * mu;
     const muProductNext = muProduct * muNext;
-    out[K.slot.wd] = g.weightDecay;
-    out[K.slot.oneMinusBeta1] = 1 - beta1;
-    out[K.slot.beta2] = beta2;
-    out[K.slot.oneMinusBeta2] = 1 - beta2;
     out[K.slot.bc2] = bc2;
-    out[K.slot.eps] = g.eps;
     out[K.slot.coefGrad] = (-lr * (1 - mu)) / (1 - muProduct);
     out[K.slot.coefAvg] = (-lr * muNext) / (1 - muProductNext);
-    out[K.slot.sign] = g.maximize ? -1 : 1;
-    out[K.slot.decayMul] = 1 - lr * g.weightDecay;
     this.nextMuProduct = muProduct;
     return 0;
   }

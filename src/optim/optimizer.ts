@@ -6,6 +6,8 @@ import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from
 import type { Param } from '../param.js';
 import { checkKnownKeys, describe, isFloatArray, OPTIONS } from '../validate.js';
 import type { Where } from '../validate.js';
+import { checkOptionRules, fillOptionScalars, optionRules, optionScalars } from './options.js';
+import type { OptionScalars } from './options.js';
 
 /** One parameter's optimizer state: counters (`step`, `muProduct`) and buffers (`expAvg`, ...). */
 export type ParamState = Record<string, number | FloatArray>;
@@ -91,6 +93,8 @@ export interface OptimizerSpec<G extends GroupBase> {
   readonly defaults: Readonly<Omit<G, 'params'>>;
   /** Counters kept per parameter (`step`, ...); they must be equal within one backend call. */
   readonly counters: readonly string[];
+  /** Numeric options that may be negative (only finite); every other number must be ≥ 0. */
+  readonly signed?: readonly string[];
 }
 
 /** One backend call: the prepared tensor list and the states of its tensors, in list order. */
@@ -110,6 +114,8 @@ interface Plan {
   readonly kernel: AnyKernel;
   /** The kernel's scalars, refilled before each call. */
   readonly scalars: Float64Array;
+  /** Those that follow from the options alone (options.ts). */
+  readonly fromOptions: OptionScalars;
   readonly group: GroupBase;
   readonly paramsRef: Param[];
   readonly params: Param[];
@@ -150,6 +156,7 @@ export abstract class Optimizer<G extends GroupBase> {
   private plans: Array<Plan | undefined> = [];
   private readonly spec: OptimizerSpec<G>;
   private readonly optionKeys: readonly string[];
+  private readonly optionRules: ReturnType<typeof optionRules>;
   /** Every buffer a saved state may hold, and those it must hold (the kernel's unconditional ones). */
   private readonly buffers: readonly string[];
   private readonly requiredBuffers: readonly string[];
@@ -157,6 +164,7 @@ export abstract class Optimizer<G extends GroupBase> {
   protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>) {
     this.spec = spec;
     this.optionKeys = Object.keys(spec.defaults);
+    this.optionRules = optionRules(spec.defaults, spec.signed);
     const kernels = [spec.kernel, ...(spec.alternates ?? [])];
     this.buffers = [...new Set(kernels.flatMap((k) => k.buffers))];
     // A saved state must hold the buffers every form of the algorithm always keeps.
@@ -271,7 +279,7 @@ export abstract class Optimizer<G extends GroupBase> {
       for (let c = 0; c < calls.length; c++) {
         const call = calls[c];
         const scalars = plan.scalars;
-        const flags = plan.flags | call.extraFlags | this.fillScalars(group, plan.flags, call.states[0], scalars);
+        const flags = plan.flags | call.extraFlags | this.scalarsFor(plan, group, call.states[0]);
         const bad = backend.step(plan.kernel, call.list, scalars, flags | check);
         if (bad !== undefined) return this.refuse(call.params[bad], loss);
         this.commit(call.states);
@@ -345,7 +353,7 @@ export abstract class Optimizer<G extends GroupBase> {
           const before = p.data.slice();
           this.undo.push(() => p.data.set(before));
         }
-        this.fillScalars(groups[i], plan.flags, call.states[0], plan.scalars);
+        this.scalarsFor(plan, groups[i], call.states[0]);
         backend.step(plan.kernel, call.list, plan.scalars, plan.flags | bit);
       }
     }
@@ -483,19 +491,41 @@ export abstract class Optimizer<G extends GroupBase> {
     return report;
   }
 
-  /** Checks a group's hyperparameters (cheap: it runs at every step). */
-  protected abstract checkHyper(group: G, where: Where): void;
+  /**
+   * Checks a group's hyperparameters (cheap: it runs at every step): by default each option by
+   * the type of its default (options.ts); an optimizer with rules between options adds them.
+   */
+  protected checkHyper(group: G, where: Where): void {
+    checkOptionRules(this.optionRules, group, where);
+  }
   /** The kernel flags a group's options select. */
   protected abstract flagsOf(group: G): number;
+  /**
+   * The weight-decay flag of a group's kernel: none when λ = 0, else `decoupled` (p·(1 − γλ)
+   * before the update) or `wd` (λp added to the gradient).
+   */
+  protected weightDecayFlag(g: G & { readonly weightDecay: number }, decoupled = false): number {
+    const f = this.kernelFor(g).flag;
+    return g.weightDecay === 0 ? 0 : decoupled ? f.decoupled : f.wd;
+  }
   /** The kernel a group steps with: the spec's, or one of its alternates. */
   protected kernelFor(_group: G): AnyKernel {
     return this.spec.kernel;
   }
   /**
-   * Fills the scalars for one call from the group and the state shared by the call's tensors
-   * (before this step's update); returns flags that depend on the step (RAdam's rectification).
+   * Fills the scalars for one call that do not follow from the options alone (those are filled
+   * already: options.ts), from the group and the state shared by the call's tensors (before this
+   * step's update); returns flags that depend on the step (RAdam's rectification).
    */
-  protected abstract fillScalars(group: G, flags: number, state: ParamState, out: Float64Array): number;
+  protected fillScalars(_group: G, _flags: number, _state: ParamState, _out: Float64Array): number {
+    return 0;
+  }
+
+  /** Fills a call's scalars, the options' and the optimizer's; returns the step's extra flags. */
+  private scalarsFor(plan: Plan, group: G, state: ParamState): number {
+    fillOptionScalars(plan.fromOptions, group, plan.scalars);
+    return this.fillScalars(group, plan.flags, state, plan.scalars);
+  }
 
   /** The state of a parameter before its first step. */
   protected newState(): ParamState {
@@ -665,6 +695,7 @@ export abstract class Optimizer<G extends GroupBase> {
       backend,
       kernel,
       scalars: new Float64Array(kernel.nScalars),
+      fromOptions: optionScalars(kernel),
       group,
       paramsRef: group.params,
       params: [...group.params],

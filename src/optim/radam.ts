@@ -1,18 +1,13 @@
 import { defineKernel } from '../backend/kernel.js';
-import { lerp } from './lerp.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
+import { ADAM_FAMILY_DEFAULTS } from './options.js';
+import type { AdamFamilyOptions } from './options.js';
 import { PowerSequence } from './powi.js';
-import { checkBetas, checkBoolean, checkNonNegative } from '../validate.js';
-import type { Where } from '../validate.js';
+import { decayedGrad, lerp, secondMoment } from './prelude.js';
 
-export interface RAdamOptions {
-  lr?: number;
-  betas?: [number, number];
-  eps?: number;
-  weightDecay?: number;
+export interface RAdamOptions extends AdamFamilyOptions {
   decoupledWeightDecay?: boolean;
-  maximize?: boolean;
 }
 
 export interface RAdamGroup extends GroupBase, Required<RAdamOptions> {}
@@ -32,13 +27,11 @@ export const RADAM_KERNEL = defineKernel({
   flags: ['wd', 'rectified', 'decoupled'],
   state: [{ name: 'expAvg' }, { name: 'expAvgSq' }],
   reference(p, g, [m, v], s, on) {
-    const { wd, oneMinusBeta1: w, beta2, oneMinusBeta2, bc1, lr, bc2Sqrt, eps, rect, sign, decayMul } = s;
+    const { oneMinusBeta1: w, beta2, oneMinusBeta2, bc1, lr, bc2Sqrt, eps, rect } = s;
     for (let i = 0; i < p.length; i++) {
-      if (on.decoupled) p[i] = p[i] * decayMul;
-      let gi = sign * g[i];
-      if (on.wd) gi = wd * p[i] + gi;
+      const gi = decayedGrad(p, g, i, s, on);
       m[i] = lerp(m[i], gi, w);
-      v[i] = oneMinusBeta2 * gi * gi + v[i] * beta2;
+      v[i] = secondMoment(v[i], gi, beta2, oneMinusBeta2);
       const mh = m[i] / bc1;
       p[i] = on.rectified ? p[i] - mh * lr * (bc2Sqrt / (Math.sqrt(v[i]) + eps)) * rect : p[i] - mh * lr;
     }
@@ -50,7 +43,7 @@ const K = RADAM_KERNEL;
 const SPEC: OptimizerSpec<RAdamGroup> = {
   name: 'RAdam',
   kernel: K,
-  defaults: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, decoupledWeightDecay: false, maximize: false },
+  defaults: { lr: 1e-3, ...ADAM_FAMILY_DEFAULTS, decoupledWeightDecay: false },
   counters: ['step'],
 };
 
@@ -83,17 +76,8 @@ export class RAdam extends Optimizer<RAdamGroup> {
     super(params, options, SPEC);
   }
 
-  protected override checkHyper(g: RAdamGroup, where: Where): void {
-    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
-    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
-    checkBetas(g.betas, 'betas', where);
-    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
-    checkBoolean(g.decoupledWeightDecay, 'decoupledWeightDecay', where);
-    checkBoolean(g.maximize, 'maximize', where);
-  }
-
   protected override flagsOf(g: RAdamGroup): number {
-    return g.weightDecay !== 0 ? (g.decoupledWeightDecay ? K.flag.decoupled : K.flag.wd) : 0;
+    return this.weightDecayFlag(g, g.decoupledWeightDecay);
   }
 
 
@@ -107,19 +91,11 @@ export class RAdam extends Optimizer<RAdamGroup> {
     const rhoInf = 2 / (1 - beta2) - 1;
     const rhoT = rhoInf - (2 * step * beta2t) / bc2;
     const rectified = rhoT > 5;
-    out[K.slot.wd] = g.weightDecay;
-    out[K.slot.oneMinusBeta1] = 1 - beta1;
-    out[K.slot.beta2] = beta2;
-    out[K.slot.oneMinusBeta2] = 1 - beta2;
     out[K.slot.bc1] = bc1;
-    out[K.slot.lr] = g.lr;
     out[K.slot.bc2Sqrt] = Math.sqrt(bc2);
-    out[K.slot.eps] = g.eps;
     out[K.slot.rect] = rectified
       ? Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT))
       : 0;
-    out[K.slot.sign] = g.maximize ? -1 : 1;
-    out[K.slot.decayMul] = 1 - g.lr * g.weightDecay;
     return rectified ? K.flag.rectified : 0;
   }
 }

@@ -1,8 +1,7 @@
 import { defineKernel } from '../backend/kernel.js';
 import { Optimizer } from './optimizer.js';
-import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
-import { checkBoolean, checkNonNegative } from '../validate.js';
-import type { Where } from '../validate.js';
+import type { GroupBase, OptimizerSpec, OptimizerOptions, ParamsInput } from './optimizer.js';
+import { decayedGrad, secondMoment } from './prelude.js';
 
 export interface RMSpropOptions {
   lr?: number;
@@ -34,15 +33,14 @@ export const RMSPROP_KERNEL = defineKernel({
   flags: ['wd', 'centered', 'momentum', 'epsInside'],
   state: [{ name: 'squareAvg' }, { name: 'gradAvg', when: 'centered' }, { name: 'momentumBuffer', when: 'momentum' }],
   reference(p, g, state, s, on) {
-    const { wd, alpha, oneMinusAlpha, eps, momentum, negLr, sign } = s;
+    const { alpha, oneMinusAlpha, eps, momentum, negLr } = s;
     const sq = state[0];
     // Unused slots alias `sq` so the loop needs no optional buffers; they are never written then.
     const ga = on.centered ? state[1] : sq;
     const buf = on.momentum ? state[on.centered ? 2 : 1] : sq;
     for (let i = 0; i < p.length; i++) {
-      let gi = sign * g[i];
-      if (on.wd) gi = wd * p[i] + gi;
-      sq[i] = oneMinusAlpha * gi * gi + sq[i] * alpha;
+      const gi = decayedGrad(p, g, i, s, on);
+      sq[i] = secondMoment(sq[i], gi, alpha, oneMinusAlpha);
       let x = sq[i];
       if (on.centered) {
         ga[i] = oneMinusAlpha * gi + ga[i] * alpha;
@@ -104,35 +102,13 @@ export class RMSprop extends Optimizer<RMSpropGroup> {
     super(params, options, SPEC);
   }
 
-  protected override checkHyper(g: RMSpropGroup, where: Where): void {
-    checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
-    checkNonNegative(g.eps, 'eps', 'Invalid epsilon value', where);
-    checkNonNegative(g.momentum, 'momentum', 'Invalid momentum value', where);
-    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
-    checkNonNegative(g.alpha, 'alpha', 'Invalid alpha value', where);
-    checkBoolean(g.centered, 'centered', where);
-    checkBoolean(g.maximize, 'maximize', where);
-    checkBoolean(g.epsInsideSqrt, 'epsInsideSqrt', where);
-  }
-
   protected override flagsOf(g: RMSpropGroup): number {
     return (
-      (g.weightDecay !== 0 ? K.flag.wd : 0) |
+      this.weightDecayFlag(g) |
       (g.centered ? K.flag.centered : 0) |
       (g.momentum > 0 ? K.flag.momentum : 0) |
       (g.epsInsideSqrt ? K.flag.epsInside : 0)
     );
   }
 
-
-  protected override fillScalars(g: RMSpropGroup, _flags: number, _state: ParamState, out: Float64Array): number {
-    out[K.slot.wd] = g.weightDecay;
-    out[K.slot.alpha] = g.alpha;
-    out[K.slot.oneMinusAlpha] = 1 - g.alpha;
-    out[K.slot.eps] = g.eps;
-    out[K.slot.momentum] = g.momentum;
-    out[K.slot.negLr] = -g.lr;
-    out[K.slot.sign] = g.maximize ? -1 : 1;
-    return 0;
-  }
 }

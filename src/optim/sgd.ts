@@ -2,8 +2,9 @@ import { defineKernel } from '../backend/kernel.js';
 import type { AnyKernel } from '../backend/kernel.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { Optimizer } from './optimizer.js';
+import { decayedGrad } from './prelude.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
-import { checkBoolean, checkFinite, checkNonNegative, OPTIONS, path } from '../validate.js';
+import { checkNonNegative, OPTIONS, path } from '../validate.js';
 import type { Where } from '../validate.js';
 
 export interface SGDOptions {
@@ -35,10 +36,9 @@ export const SGD_KERNEL = defineKernel({
   flags: ['wd', 'momentum', 'nesterov', 'first'],
   state: [{ name: 'momentumBuffer', when: 'momentum' }],
   reference(p, g, [buf], s, on) {
-    const { wd, momentum, oneMinusDampening, negLr, sign } = s;
+    const { momentum, oneMinusDampening, negLr } = s;
     for (let i = 0; i < p.length; i++) {
-      let d = sign * g[i];
-      if (on.wd) d = wd * p[i] + d;
+      let d = decayedGrad(p, g, i, s, on);
       if (on.momentum) {
         buf[i] = on.first ? d : oneMinusDampening * d + buf[i] * momentum;
         const b = buf[i];
@@ -98,6 +98,7 @@ const SPEC: OptimizerSpec<SGDGroup> = {
   },
   counters: [],
   alternates: [SGD_LOOKAHEAD_KERNEL],
+  signed: ['dampening'],
 };
 
 /**
@@ -148,13 +149,7 @@ export class SGD extends Optimizer<SGDGroup> {
     } else {
       checkNonNegative(g.lr, 'lr', 'Invalid learning rate', where);
     }
-    checkNonNegative(g.momentum, 'momentum', 'Invalid momentum value', where);
-    checkFinite(g.dampening, 'dampening', 'Invalid dampening value', where);
-    checkNonNegative(g.weightDecay, 'weightDecay', 'Invalid weight_decay value', where);
-    checkBoolean(g.nesterov, 'nesterov', where);
-    checkBoolean(g.maximize, 'maximize', where);
-    checkBoolean(g.emaMomentum, 'emaMomentum', where);
-    checkBoolean(g.lookahead, 'lookahead', where);
+    super.checkHyper(g, where);
     if (g.lookahead && (g.momentum <= 0 || g.nesterov || g.emaMomentum || g.dampening !== 0 || g.maximize)) {
       throw new OptimRangeError(
         `${path(where, 'lookahead')} is the look-ahead form of Nesterov momentum: it needs momentum > 0, and nesterov, emaMomentum, maximize false and dampening 0`,
@@ -177,8 +172,8 @@ export class SGD extends Optimizer<SGDGroup> {
   }
 
   protected override flagsOf(g: SGDGroup): number {
-    if (g.lookahead) return g.weightDecay !== 0 ? L.flag.wd : 0;
-    let flags = g.weightDecay !== 0 ? K.flag.wd : 0;
+    let flags = this.weightDecayFlag(g);
+    if (g.lookahead) return flags;
     if (g.momentum !== 0) flags |= K.flag.momentum | (g.nesterov ? K.flag.nesterov : 0);
     return flags;
   }
@@ -189,17 +184,7 @@ export class SGD extends Optimizer<SGDGroup> {
   }
 
   protected override fillScalars(g: SGDGroup, _flags: number, _state: ParamState, out: Float64Array): number {
-    if (g.lookahead) {
-      out[L.slot.wd] = g.weightDecay;
-      out[L.slot.momentum] = g.momentum;
-      out[L.slot.negLr] = -g.lr;
-      return 0;
-    }
-    out[K.slot.wd] = g.weightDecay;
-    out[K.slot.momentum] = g.momentum;
-    out[K.slot.oneMinusDampening] = g.emaMomentum ? 1 - g.momentum : 1 - g.dampening;
-    out[K.slot.negLr] = -g.lr;
-    out[K.slot.sign] = g.maximize ? -1 : 1;
+    if (!g.lookahead) out[K.slot.oneMinusDampening] = g.emaMomentum ? 1 - g.momentum : 1 - g.dampening;
     return 0;
   }
 }
