@@ -34,11 +34,9 @@ export class OptimStateError extends Error {
  * reports the same as `info = pivot + 1`.
  */
 export class CholeskyError extends OptimRangeError {
-  readonly pivot: number;
-  constructor(message: string, pivot: number) {
+  constructor(message: string, readonly pivot: number) {
     super(message);
     this.name = 'CholeskyError';
-    this.pivot = pivot;
   }
 }
 
@@ -48,15 +46,9 @@ export class CholeskyError extends OptimRangeError {
  * `index` the first non-finite element of its grad, `value` what was found there.
  */
 export class NonFiniteError extends OptimRangeError {
-  readonly param: string;
-  readonly index: number;
-  readonly value: number;
-  constructor(message: string, param: string, index: number, value: number) {
+  constructor(message: string, readonly param: string, readonly index: number, readonly value: number) {
     super(message);
     this.name = 'NonFiniteError';
-    this.param = param;
-    this.index = index;
-    this.value = value;
   }
 }
 
@@ -65,10 +57,8 @@ export class NonFiniteError extends OptimRangeError {
  * safetensors file, or not matching what it is loaded into. `path` names the file.
  */
 export class CheckpointError extends OptimStateError {
-  readonly path: string;
-  constructor(message: string, path: string) {
+  constructor(message: string, readonly path: string) {
     super(message);
     this.name = 'CheckpointError';
-    this.path = path;
   }
 }

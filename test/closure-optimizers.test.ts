@@ -33,6 +33,29 @@ function snap(ps: Param[], opt: { stateDict(): unknown; state: unknown }): unkno
   return bits({ data: ps.map((p) => p.data), grad: ps.map((p) => p.grad), dict: opt.stateDict(), state: opt.state });
 }
 
+/** What the state-dict refusal tests need of L-BFGS and Newton. */
+interface ClosureOptimizer {
+  paramGroups: object[];
+  state: unknown;
+  stateDict(): unknown;
+  loadStateDict(sd: never): void;
+}
+
+/**
+ * Corrupts `source`'s state dict with `corrupt`, loads it into `opt` (over `ps`), and expects
+ * OptimStateError matching `message` with params, state and hyperparameters unchanged.
+ */
+function expectLoadRefused(source: ClosureOptimizer, corrupt: (sd: Record<string, any>) => void, ps: Param[], opt: ClosureOptimizer, message: RegExp): void {
+  const saved = source.stateDict() as Record<string, any>;
+  corrupt(saved);
+  const before = snap(ps, opt);
+  const hyper = { ...opt.paramGroups[0] };
+  expect(() => opt.loadStateDict(saved as never)).toThrow(OptimStateError);
+  expect(() => opt.loadStateDict(saved as never)).toThrow(message);
+  expect(snap(ps, opt)).toEqual(before);
+  expect(opt.paramGroups[0]).toEqual(hyper);
+}
+
 /** Two params, one with -0 in it (a restore through arithmetic would lose its sign). */
 function lbfgsModel(dtype: 'f32' | 'f64' = 'f64'): Param[] {
   const C = dtype === 'f32' ? Float32Array : Float64Array;
@@ -248,18 +271,10 @@ describe.each(backendRows)('Newton state dict (%s backend)', (_name, backend) =>
   ];
 
   it.each(refusals)('refuses %s with OptimStateError naming it, changing nothing', (_n, corrupt, message) => {
-    const { opt: source } = trained();
-    const saved = source.stateDict() as unknown as Record<string, any>;
-    corrupt(saved);
     const ps = newtonModel();
     const opt = new Newton(ps, { damping: 5 });
     opt.step(doubleWell(ps).closure);
-    const before = snap(ps, opt);
-    const hyper = { ...opt.paramGroups[0] };
-    expect(() => opt.loadStateDict(saved as NewtonStateDict)).toThrow(OptimStateError);
-    expect(() => opt.loadStateDict(saved as NewtonStateDict)).toThrow(message);
-    expect(snap(ps, opt)).toEqual(before);
-    expect(opt.paramGroups[0]).toEqual(hyper);
+    expectLoadRefused(trained().opt, corrupt, ps, opt, message);
     expect(opt.skippedSteps).toBe(0);
   });
 
@@ -390,18 +405,10 @@ describe('LBFGS state dict', () => {
   ];
 
   it.each(refusals)('refuses %s with OptimStateError naming it, changing nothing', (_n, corrupt, message) => {
-    const { opt: source } = trained();
-    const saved = source.stateDict() as unknown as Record<string, any>;
-    corrupt(saved);
     const ps = lbfgsModel();
     const opt = new LBFGS(ps, { maxIter: 2, historySize: 7 });
     opt.step(quartic(ps).closure);
-    const before = snap(ps, opt);
-    const hyper = { ...opt.paramGroups[0] };
-    expect(() => opt.loadStateDict(saved as LBFGSStateDict)).toThrow(OptimStateError);
-    expect(() => opt.loadStateDict(saved as LBFGSStateDict)).toThrow(message);
-    expect(snap(ps, opt)).toEqual(before);
-    expect(opt.paramGroups[0]).toEqual(hyper);
+    expectLoadRefused(trained().opt, corrupt, ps, opt, message);
   });
 });
 

@@ -13,14 +13,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../src/backend/native.js';
 import type { NativeLinalgAddon } from '../src/backend/native-linalg.js';
-import { getBackend, setBackend } from '../src/backend/select.js';
+import { setBackend } from '../src/backend/select.js';
 import type { FloatArray } from '../src/backend/types.js';
 import { cholesky, choSolve, gram, matmul } from '../src/linalg/index.js';
 import { Adagrad, Adam, NAdam, RAdam, RMSprop, SGD, param } from '../src/optim/index.js';
 import type { GroupBase, Optimizer, Param } from '../src/optim/index.js';
+import { restoreBackend } from './helpers/backends.js';
 import { childEnv, compiledDist } from './helpers/dist.js';
 
 const native = loadNative();
@@ -175,14 +176,7 @@ const STEP_BOUNDS: Record<'float32' | 'float64', { ulp1: number; rel1: number; r
 };
 
 describe.runIf(haveNative)('native step kernels against the reference', () => {
-  let previous: 'native' | 'reference' = 'reference';
-  beforeAll(() => {
-    previous = getBackend().name as 'native' | 'reference';
-  });
-  afterAll(() => {
-    addon!.setIsa('best');
-    setBackend(previous);
-  });
+  restoreBackend(() => addon!.setIsa('best'));
 
   it('differ by rounding only, within the documented bounds; the baseline ISA matches float64 bit for bit', () => {
     const isas = (['best', 'baseline'] as const).filter((isa) => addon!.setIsa(isa));
@@ -226,14 +220,9 @@ describe.runIf(haveNative)('native step kernels against the reference', () => {
 const LINALG_BOUNDS: Record<'float32' | 'float64', number> = { float64: 2e-14, float32: 1e-5 };
 
 describe.runIf(haveNative)('native linear algebra against the reference', () => {
-  let previous: 'native' | 'reference' = 'reference';
-  beforeAll(() => {
-    previous = getBackend().name as 'native' | 'reference';
-  });
-  afterAll(() => {
+  restoreBackend(() => {
     addon!.setBlas('best');
     addon!.setIsa('best');
-    setBackend(previous);
   });
 
   it('matmul, cholesky and choSolve differ by rounding only, within the documented bounds', () => {

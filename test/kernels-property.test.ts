@@ -47,6 +47,7 @@ import {
   KERNELS, KERNEL_CASES, OPTIMIZER_CLASSES, captureSteps, flagName, flagRecord, scalarRecord,
 } from './helpers/kernels.js';
 import type { OptimizerClass } from './helpers/kernels.js';
+import { mulberry32 } from './helpers/linalg.js';
 
 const native = loadNative();
 if (process.env.CI === 'true' && !native.addon) {
@@ -76,17 +77,6 @@ const allFlagSets = (k: AnyKernel) => Array.from({ length: k.allFlags + 1 }, (_,
 
 // ---------------------------------------------------------------------------------------------
 // Random data
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   readonly next: () => number;

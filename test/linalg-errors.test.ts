@@ -17,6 +17,7 @@ import type { FloatArray } from '../src/backend/types.js';
 import { backendRows, useBackend } from './helpers/backends.js';
 import { bytes, linalgAddon, nativePaths, useNativePath } from './helpers/linalg.js';
 import type { NativePath } from './helpers/linalg.js';
+import { errorOf } from './helpers/snapshot.js';
 
 /** n×n diagonal matrix with the given diagonal, off-diagonals `off` (small enough to keep it PD). */
 function diag(d: number[], off = 0): Float64Array {
@@ -29,12 +30,7 @@ function diag(d: number[], off = 0): Float64Array {
 /** Runs `fn`, expecting it to throw `cls`; checks that no array in `arrays` changed. */
 function refuses(fn: () => unknown, cls: new (...args: never[]) => Error, pattern: RegExp, arrays: FloatArray[]): Error {
   const before = arrays.map(bytes);
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
+  const err = errorOf(fn);
   expect(err).toBeInstanceOf(cls);
   expect((err as Error).message).toMatch(pattern);
   arrays.forEach((a, i) => expect(Buffer.from(bytes(a)).equals(before[i]), `argument ${i} changed`).toBe(true));

@@ -13,6 +13,7 @@ import { MAX_STATES } from '../src/backend/kernel.js';
 import { OptimRangeError, OptimTypeError } from '../src/errors.js';
 import type { Backend, FloatArray } from '../src/backend/types.js';
 import { KERNEL_CASES, WIDEST_CASE } from './helpers/kernels.js';
+import { errorOf } from './helpers/snapshot.js';
 
 const native = loadNative();
 if (process.env.CI === 'true' && !native.addon) {
@@ -41,30 +42,23 @@ const bytesOf = (a: ArrayBufferView) =>
   a.byteLength === 0 ? [] : Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 const snapshot = (list: readonly unknown[]) => list.map((a) => (ArrayBuffer.isView(a) ? bytesOf(a) : a));
 
+/** Calls fn, checks no array of `list` changed, and returns what it threw (undefined if nothing). */
+function thrownBy(fn: () => void, list: readonly unknown[]): unknown {
+  const before = snapshot(list);
+  const thrown = errorOf(fn);
+  expect(snapshot(list)).toEqual(before);
+  return thrown;
+}
+
 /** Calls fn, expects it to throw an instance of `kind`, and checks no array of `list` changed. */
 function refuses(fn: () => void, kind: ErrorClass, list: readonly unknown[]): void {
-  const before = snapshot(list);
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, 'expected the call to throw').toBeInstanceOf(kind);
-  expect(snapshot(list)).toEqual(before);
+  expect(thrownBy(fn, list), 'expected the call to throw').toBeInstanceOf(kind);
 }
 
 /** Refused with either class: the contract only promises a refusal and untouched buffers. */
 function refusesAny(fn: () => void, list: readonly unknown[]): void {
-  const before = snapshot(list);
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
+  const thrown = thrownBy(fn, list);
   expect(thrown instanceof TypeError || thrown instanceof RangeError, `expected a TypeError or RangeError, got ${String(thrown)}`).toBe(true);
-  expect(snapshot(list)).toEqual(before);
 }
 
 function detach(buffer: ArrayBufferLike): ArrayBuffer {

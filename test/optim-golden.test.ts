@@ -51,19 +51,25 @@ function expectState(opt: AnyOptimizer, gold: FirstOrderGolden, t: number, exact
   }
 }
 
+/** Replays the recorded gradients through a fresh optimizer; `check` runs after each step t (1-based). */
+function openLoop(gold: FirstOrderGolden, check: (p: Param, opt: AnyOptimizer, gold: FirstOrderGolden, t: number) => void): void {
+  const { p, opt } = setup(gold);
+  for (let t = 1; t <= gold.trajectory.length; t++) {
+    p.grad.set(gold.grads[t - 1]);
+    opt.step();
+    check(p, opt, gold, t);
+  }
+}
+
 describe.each(backendRows)('golden torch trajectories, %s backend', (_name, backend) => {
   useBackend(backend);
   const fma = backend.name === 'native' && backend.info().fma;
 
   it.each(FIRST_ORDER_IDS)('%s: open loop (recorded gradients) within tolerance', (id) => {
-    const gold = loadGolden(id);
-    const { p, opt } = setup(gold);
-    for (let t = 1; t <= gold.trajectory.length; t++) {
-      p.grad.set(gold.grads[t - 1]);
-      opt.step();
+    openLoop(loadGolden(id), (p, opt, gold, t) => {
       expect(maxAbsDiff(p.data, gold.trajectory[t - 1]), `${id} step ${t}`).toBeLessThanOrEqual(tolerance(gold));
       expectState(opt, gold, t, false);
-    }
+    });
   });
 
   it.each(FIRST_ORDER_IDS)('%s: closed loop (own gradients) within tolerance', (id) => {
@@ -80,14 +86,10 @@ describe.each(backendRows)('golden torch trajectories, %s backend', (_name, back
   // Registered only where it applies: the native kernels reproduce ATen's fused multiply-adds.
   if (fma) {
     it.each(FIRST_ORDER_IDS)('%s: open loop matches torch bit for bit (FMA kernels)', (id) => {
-      const gold = loadGolden(id);
-      const { p, opt } = setup(gold);
-      for (let t = 1; t <= gold.trajectory.length; t++) {
-        p.grad.set(gold.grads[t - 1]);
-        opt.step();
+      openLoop(loadGolden(id), (p, opt, gold, t) => {
         expect(Array.from(p.data), `${id} step ${t}`).toEqual(gold.trajectory[t - 1]);
         expectState(opt, gold, t, true);
-      }
+      });
     });
   }
 });

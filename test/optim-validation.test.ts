@@ -5,7 +5,7 @@ import { OptimRangeError, OptimTypeError } from '../src/errors.js';
 import type { FloatArray } from '../src/backend/types.js';
 import { backendRows, useBackend } from './helpers/backends.js';
 import { KERNEL_CASES, OPTIMIZER_CLASSES } from './helpers/kernels.js';
-import { bytesOf, detach, snapshot } from './helpers/snapshot.js';
+import { bytesOf, detach, errorOf, snapshot } from './helpers/snapshot.js';
 
 type AnyOptimizer = Optimizer<GroupBase>;
 type Ctor = new (params: Param[], options?: object) => AnyOptimizer;
@@ -45,12 +45,7 @@ function twoGroups(ctor: Ctor, options: object): { ps: Param[]; opt: AnyOptimize
 /** Expects `fn` to throw `cls` with a message matching every pattern, and to change no buffer. */
 function expectRefused(ps: Param[], opt: AnyOptimizer, fn: () => unknown, cls: ErrorClass, ...patterns: RegExp[]): void {
   const before = snapshot(ps, opt);
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
+  const error = errorOf(fn);
   expect(error).toBeInstanceOf(cls);
   for (const pattern of patterns) expect((error as Error).message).toMatch(pattern);
   expect(snapshot(ps, opt)).toEqual(before);

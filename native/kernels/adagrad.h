@@ -7,16 +7,12 @@ struct adagrad {
   OPTIM_LAYOUT(B, SUM);
   static constexpr int8_t when[B::COUNT] = {ALWAYS};
 
-  template <typename T, uint32_t FL>
-  static void loop(const TensorRef<T>& t, const double* s) {
-    constexpr bool WD = FL & bit(F::WD);
-    OPTIM_TENSOR(t);
-    T* __restrict sum = t.s[0];
-    const T wd = T(s[S::WD]), neg_clr = T(s[S::NEG_CLR]);
-    const T eps = T(s[S::EPS]), sign = T(s[S::SIGN]);
+  OPTIM_LOOP {
+    OPTIM_TENSOR(t, sum);
+    const decay<S, OPTIM_ON(WD), false, T> decayed(s);
+    const T neg_clr = T(s[S::NEG_CLR]), eps = T(s[S::EPS]);
     for (size_t i = 0; i < n; i++) {
-      T gi = sign * g[i];
-      if (WD) gi = madd(wd, p[i], gi);
+      const T gi = decayed(p[i], g[i]);
       const T acc = madd(gi, gi, sum[i]);
       sum[i] = acc;
       p[i] = p[i] + (neg_clr * gi) / (vsqrt(acc) + eps);

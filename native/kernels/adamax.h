@@ -9,18 +9,14 @@ struct adamax {
   OPTIM_LAYOUT(B, EXP_AVG, EXP_INF);
   static constexpr int8_t when[B::COUNT] = {ALWAYS, ALWAYS};
 
-  template <typename T, uint32_t FL>
-  static void loop(const TensorRef<T>& t, const double* s) {
-    constexpr bool WD = FL & bit(F::WD);
-    OPTIM_TENSOR(t);
-    T* __restrict m = t.s[0];
-    T* __restrict u = t.s[1];
-    const T wd = T(s[S::WD]), omb1 = T(s[S::ONE_MINUS_BETA1]), b2 = T(s[S::BETA2]);
-    const T eps = T(s[S::EPS]), neg_clr = T(s[S::NEG_CLR]), sign = T(s[S::SIGN]);
+  OPTIM_LOOP {
+    OPTIM_TENSOR(t, m, u);
+    const decay<S, OPTIM_ON(WD), false, T> decayed(s);
+    const T omb1 = T(s[S::ONE_MINUS_BETA1]), b2 = T(s[S::BETA2]);
+    const T eps = T(s[S::EPS]), neg_clr = T(s[S::NEG_CLR]);
     const bool small = omb1 < T(0.5) && omb1 > T(-0.5);
     for (size_t i = 0; i < n; i++) {
-      T gi = sign * g[i];
-      if (WD) gi = madd(wd, p[i], gi);
+      const T gi = decayed(p[i], g[i]);
       const T mi = lerp_fused(m[i], gi, omb1, small);
       const T ui = maximum(u[i] * b2, vabs(gi) + eps);
       m[i] = mi;

@@ -9,27 +9,19 @@ struct nadam {
   OPTIM_LAYOUT(B, EXP_AVG, EXP_AVG_SQ);
   static constexpr int8_t when[B::COUNT] = {ALWAYS, ALWAYS};
 
-  template <typename T, uint32_t FL>
-  static void loop(const TensorRef<T>& t, const double* s) {
-    constexpr bool WD = FL & bit(F::WD), DECOUPLED = FL & bit(F::DECOUPLED);
-    OPTIM_TENSOR(t);
-    T* __restrict m = t.s[0];
-    T* __restrict v = t.s[1];
-    const T wd = T(s[S::WD]), omb1 = T(s[S::ONE_MINUS_BETA1]);
-    const T b2 = T(s[S::BETA2]), omb2 = T(s[S::ONE_MINUS_BETA2]), bc2 = T(s[S::BC2]);
-    const T eps = T(s[S::EPS]), cg = T(s[S::COEF_GRAD]), ca = T(s[S::COEF_AVG]);
-    const T sign = T(s[S::SIGN]), decay_mul = T(s[S::DECAY_MUL]);
-    const bool small = omb1 < T(0.5) && omb1 > T(-0.5);
+  OPTIM_LOOP {
+    OPTIM_TENSOR(t, m, v);
+    const decay<S, OPTIM_ON(WD), OPTIM_ON(DECOUPLED), T> decayed(s);
+    const lerp_moments<S, T> moments(s);
+    const T bc2 = T(s[S::BC2]), eps = T(s[S::EPS]);
+    const T cg = T(s[S::COEF_GRAD]), ca = T(s[S::COEF_AVG]);
     for (size_t i = 0; i < n; i++) {
       T pi = p[i];
-      const T gi = decayed_grad<WD, DECOUPLED>(pi, g[i], sign, wd, decay_mul);
-      const T mi = lerp(m[i], gi, omb1, small);
-      const T vi = second_moment(v[i], gi, b2, omb2);
-      m[i] = mi;
-      v[i] = vi;
-      const T denom = vsqrt(vi / bc2) + eps;
+      const T gi = decayed(pi, g[i]);
+      moments(m[i], v[i], gi);
+      const T denom = vsqrt(v[i] / bc2) + eps;
       pi = pi + (cg * gi) / denom;
-      p[i] = pi + (ca * mi) / denom;
+      p[i] = pi + (ca * m[i]) / denom;
     }
   }
 };

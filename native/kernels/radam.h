@@ -9,28 +9,17 @@ struct radam {
   OPTIM_LAYOUT(B, EXP_AVG, EXP_AVG_SQ);
   static constexpr int8_t when[B::COUNT] = {ALWAYS, ALWAYS};
 
-  template <typename T, uint32_t FL>
-  static void loop(const TensorRef<T>& t, const double* s) {
-    constexpr bool WD = FL & bit(F::WD), RECT = FL & bit(F::RECTIFIED);
-    constexpr bool DECOUPLED = FL & bit(F::DECOUPLED);
-    OPTIM_TENSOR(t);
-    T* __restrict m = t.s[0];
-    T* __restrict v = t.s[1];
-    const T wd = T(s[S::WD]), omb1 = T(s[S::ONE_MINUS_BETA1]);
-    const T b2 = T(s[S::BETA2]), omb2 = T(s[S::ONE_MINUS_BETA2]), bc1 = T(s[S::BC1]);
-    const T lr = T(s[S::LR]), bc2_sqrt = T(s[S::BC2_SQRT]), eps = T(s[S::EPS]);
-    const T rect = T(s[S::RECT]), sign = T(s[S::SIGN]), decay_mul = T(s[S::DECAY_MUL]);
-    const bool small = omb1 < T(0.5) && omb1 > T(-0.5);
+  OPTIM_LOOP {
+    OPTIM_TENSOR(t, m, v);
+    const decay<S, OPTIM_ON(WD), OPTIM_ON(DECOUPLED), T> decayed(s);
+    const lerp_moments<S, T> moments(s);
+    const T bc1 = T(s[S::BC1]), lr = T(s[S::LR]), rect = T(s[S::RECT]);
+    const T bc2_sqrt = T(s[S::BC2_SQRT]), eps = T(s[S::EPS]);
     for (size_t i = 0; i < n; i++) {
       T pi = p[i];
-      const T gi = decayed_grad<WD, DECOUPLED>(pi, g[i], sign, wd, decay_mul);
-      const T mi = lerp(m[i], gi, omb1, small);
-      const T vi = second_moment(v[i], gi, b2, omb2);
-      m[i] = mi;
-      v[i] = vi;
-      const T mh = mi / bc1;
-      if (RECT) {
-        const T adaptive = bc2_sqrt / (vsqrt(vi) + eps);
+      const T mh = (moments(m[i], v[i], decayed(pi, g[i])), m[i] / bc1);
+      if (OPTIM_ON(RECTIFIED)) {
+        const T adaptive = bc2_sqrt / (vsqrt(v[i]) + eps);
         p[i] = pi - ((mh * lr) * adaptive) * rect;
       } else {
         p[i] = pi - mh * lr;

@@ -10,21 +10,18 @@ struct rmsprop {
   OPTIM_LAYOUT(B, SQUARE_AVG, GRAD_AVG, MOMENTUM_BUFFER);
   static constexpr int8_t when[B::COUNT] = {ALWAYS, F::CENTERED, F::MOMENTUM};
 
-  template <typename T, uint32_t FL>
-  static void loop(const TensorRef<T>& t, const double* s) {
-    constexpr bool WD = FL & bit(F::WD), CENTERED = FL & bit(F::CENTERED);
-    constexpr bool MOM = FL & bit(F::MOMENTUM), EPS_IN = FL & bit(F::EPS_INSIDE);
-    OPTIM_TENSOR(t);
-    T* __restrict sq = t.s[0];
+  OPTIM_LOOP {
+    constexpr bool CENTERED = OPTIM_ON(CENTERED), MOM = OPTIM_ON(MOMENTUM);
+    OPTIM_TENSOR(t, sq);
+    // gradAvg and momentumBuffer follow squareAvg when their flags make them exist.
     T* __restrict ga = CENTERED ? t.s[1] : nullptr;
     T* __restrict buf = MOM ? t.s[CENTERED ? 2 : 1] : nullptr;
-    const T wd = T(s[S::WD]), alpha = T(s[S::ALPHA]);
-    const T oma = T(s[S::ONE_MINUS_ALPHA]), eps = T(s[S::EPS]);
-    const T mom = T(s[S::MOMENTUM]), neg_lr = T(s[S::NEG_LR]), sign = T(s[S::SIGN]);
+    const decay<S, OPTIM_ON(WD), false, T> decayed(s);
+    const T alpha = T(s[S::ALPHA]), oma = T(s[S::ONE_MINUS_ALPHA]), eps = T(s[S::EPS]);
+    const T mom = T(s[S::MOMENTUM]), neg_lr = T(s[S::NEG_LR]);
     for (size_t i = 0; i < n; i++) {
-      T gi = sign * g[i];
-      if (WD) gi = madd(wd, p[i], gi);
-      const T v = madd(oma * gi, gi, sq[i] * alpha);
+      const T gi = decayed(p[i], g[i]);
+      const T v = second_moment(sq[i], gi, alpha, oma);
       sq[i] = v;
       T x = v;
       if (CENTERED) {
@@ -32,7 +29,7 @@ struct rmsprop {
         ga[i] = a;
         x = madd(-a, a, v);
       }
-      const T avg = EPS_IN ? vsqrt(x + eps) : vsqrt(x) + eps;
+      const T avg = OPTIM_ON(EPS_INSIDE) ? vsqrt(x + eps) : vsqrt(x) + eps;
       if (MOM) {
         const T b = buf[i] * mom + gi / avg;
         buf[i] = b;

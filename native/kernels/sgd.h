@@ -8,21 +8,16 @@ struct sgd {
   OPTIM_LAYOUT(B, MOMENTUM_BUFFER);
   static constexpr int8_t when[B::COUNT] = {F::MOMENTUM};
 
-  template <typename T, uint32_t FL>
-  static void loop(const TensorRef<T>& t, const double* s) {
-    constexpr bool WD = FL & bit(F::WD), MOM = FL & bit(F::MOMENTUM);
-    constexpr bool NEST = FL & bit(F::NESTEROV), FIRST = FL & bit(F::FIRST);
-    OPTIM_TENSOR(t);
-    T* __restrict buf = t.s[0];
-    const T wd = T(s[S::WD]), mom = T(s[S::MOMENTUM]);
-    const T omd = T(s[S::ONE_MINUS_DAMPENING]), neg_lr = T(s[S::NEG_LR]), sign = T(s[S::SIGN]);
+  OPTIM_LOOP {
+    OPTIM_TENSOR(t, buf);
+    const decay<S, OPTIM_ON(WD), false, T> decayed(s);
+    const T mom = T(s[S::MOMENTUM]), omd = T(s[S::ONE_MINUS_DAMPENING]), neg_lr = T(s[S::NEG_LR]);
     for (size_t i = 0; i < n; i++) {
-      T d = sign * g[i];
-      if (WD) d = madd(wd, p[i], d);
-      if (MOM) {
-        const T b = FIRST ? d : madd(omd, d, buf[i] * mom);
+      T d = decayed(p[i], g[i]);
+      if (OPTIM_ON(MOMENTUM)) {
+        const T b = OPTIM_ON(FIRST) ? d : madd(omd, d, buf[i] * mom);
         buf[i] = b;
-        d = NEST ? madd(mom, b, d) : b;
+        d = OPTIM_ON(NESTEROV) ? madd(mom, b, d) : b;
       }
       p[i] = madd(neg_lr, d, p[i]);
     }

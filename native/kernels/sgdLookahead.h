@@ -10,19 +10,16 @@ struct sgdLookahead {
   OPTIM_LAYOUT(B, VELOCITY);
   static constexpr int8_t when[B::COUNT] = {ALWAYS};
 
-  template <typename T, uint32_t FL>
-  static void loop(const TensorRef<T>& t, const double* s) {
-    constexpr bool WD = FL & bit(F::WD), AHEAD = FL & bit(F::AHEAD);
-    OPTIM_TENSOR(t);
-    T* __restrict v = t.s[0];
+  OPTIM_LOOP {
+    OPTIM_TENSOR(t, v);
     const T wd = T(s[S::WD]), mom = T(s[S::MOMENTUM]), neg_lr = T(s[S::NEG_LR]);
-    if (AHEAD) {
+    if (OPTIM_ON(AHEAD)) {
       for (size_t i = 0; i < n; i++) p[i] = madd(mom, v[i], p[i]);
       return;
     }
     for (size_t i = 0; i < n; i++) {
       T d = g[i];
-      if (WD) d = madd(wd, p[i], d);
+      if (OPTIM_ON(WD)) d = madd(wd, p[i], d);
       const T prev = mom * v[i];
       const T next = madd(neg_lr, d, prev);
       v[i] = next;

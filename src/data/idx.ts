@@ -93,33 +93,21 @@ export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
   return { dtype: type.dtype, shape, data: decode(view, headerBytes, count, type.dtype, raw) };
 }
 
+/** The multi-byte dtypes: the array each decodes to, its element size, and its big-endian read. */
+const WIDE = {
+  int16: { Out: Int16Array, bytes: 2, read: (v: DataView, at: number) => v.getInt16(at, false) },
+  int32: { Out: Int32Array, bytes: 4, read: (v: DataView, at: number) => v.getInt32(at, false) },
+  float32: { Out: Float32Array, bytes: 4, read: (v: DataView, at: number) => v.getFloat32(at, false) },
+  float64: { Out: Float64Array, bytes: 8, read: (v: DataView, at: number) => v.getFloat64(at, false) },
+} as const;
+
 function decode(view: DataView, offset: number, count: number, dtype: IdxDType, raw: Uint8Array): IdxData {
-  switch (dtype) {
-    case 'uint8':
-      return new Uint8Array(raw.buffer, raw.byteOffset + offset, count);
-    case 'int8':
-      return new Int8Array(raw.buffer, raw.byteOffset + offset, count);
-    case 'int16': {
-      const out = new Int16Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getInt16(offset + 2 * i, false);
-      return out;
-    }
-    case 'int32': {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getInt32(offset + 4 * i, false);
-      return out;
-    }
-    case 'float32': {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getFloat32(offset + 4 * i, false);
-      return out;
-    }
-    case 'float64': {
-      const out = new Float64Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getFloat64(offset + 8 * i, false);
-      return out;
-    }
-  }
+  if (dtype === 'uint8') return new Uint8Array(raw.buffer, raw.byteOffset + offset, count);
+  if (dtype === 'int8') return new Int8Array(raw.buffer, raw.byteOffset + offset, count);
+  const { Out, bytes, read } = WIDE[dtype];
+  const out = new Out(count);
+  for (let i = 0; i < count; i++) out[i] = read(view, offset + bytes * i);
+  return out;
 }
 
 function hex(b: Uint8Array, from: number, to: number): string {

@@ -1,9 +1,9 @@
 import type { FloatArray } from '../backend/types.js';
-import { buildObjective } from './objective.js';
+import { buildObjective, classifier } from './objective.js';
 import type { Model } from './objective.js';
 import { setup, targets } from './options.js';
 import type { Design } from './design.js';
-import type { ClassifierObjective, ObjectiveOptions, RowIndices } from './types.js';
+import type { ClassifierObjective, ObjectiveOptions } from './types.js';
 
 /** log(1 + eᶻ) without overflow for large z or loss of digits for very negative z. */
 function softplus(z: number): number {
@@ -81,26 +81,7 @@ export function logisticRegression<T extends FloatArray>(
   const s = setup(fn, X, options, [], () => 1);
   const labels = targets(fn, y, s.design.rows, (v) => (v >= 0 && v <= 1 ? null : 'is not in [0, 1]'));
   const { design } = s;
-  return buildObjective(fn, s, logisticModel(design, labels), (base, rowOf, checkW): ClassifierObjective<T> => {
-    const predict = (w: T): Int32Array => {
-      checkW('predict', w);
-      const n = base.rows;
-      const z = design.work('z', n);
-      design.scores(design.view(rowOf), n, w, z);
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) out[i] = z[i] > 0 ? 1 : 0;
-      return out;
-    };
-    return {
-      ...base,
-      predict,
-      accuracy(w) {
-        const p = predict(w);
-        let hits = 0;
-        for (let i = 0; i < p.length; i++) hits += p[i] === (labels[rowOf === null ? i : rowOf[i]] >= 0.5 ? 1 : 0) ? 1 : 0;
-        return hits / p.length;
-      },
-      batch: base.batch as (indices: RowIndices) => ClassifierObjective<T>,
-    };
-  });
+  return buildObjective(fn, s, logisticModel(design, labels), (base, rowOf, checkW) =>
+    classifier(design, base, rowOf, checkW, (z, i) => (z[i] > 0 ? 1 : 0), labels, (v) => (v >= 0.5 ? 1 : 0)),
+  );
 }

@@ -6,8 +6,9 @@ import type { FloatArray } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { noOverlap } from '../linalg/validate.js';
 import { checkLength, checkSameType, describe } from '../validate.js';
+import type { Design } from './design.js';
 import type { Setup } from './options.js';
-import type { Objective, RowIndices } from './types.js';
+import type { ClassifierObjective, Objective, RowIndices } from './types.js';
 
 /** A model's data term Σᵢ ℓᵢ(w) over the rows of a view, and its derivatives. */
 export interface Model<T extends FloatArray> {
@@ -127,4 +128,40 @@ export function buildObjective<T extends FloatArray, O extends Objective<T>>(
     },
   };
   return extend(base, rowOf, (method, w) => vector(method, 'w', w));
+}
+
+/**
+ * A classifier's methods on the common ones: `predict`, the class `classOfScores` picks from
+ * each row's scores (row i of Z, n×outputs), and `accuracy`, the fraction of rows predicted as
+ * `classOf` their target.
+ */
+export function classifier<T extends FloatArray>(
+  design: Design<T>,
+  base: Objective<T>,
+  rowOf: Uint32Array | null,
+  checkW: (method: string, w: unknown) => T,
+  classOfScores: (Z: T, i: number) => number,
+  targets: Float64Array,
+  classOf: (target: number) => number,
+): ClassifierObjective<T> {
+  const predict = (w: T): Int32Array => {
+    checkW('predict', w);
+    const n = base.rows;
+    const Z = design.work('z', n * design.outputs);
+    design.scores(design.view(rowOf), n, w, Z);
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) out[i] = classOfScores(Z, i);
+    return out;
+  };
+  return {
+    ...base,
+    predict,
+    accuracy(w) {
+      const p = predict(w);
+      let hits = 0;
+      for (let i = 0; i < p.length; i++) hits += p[i] === classOf(targets[rowOf === null ? i : rowOf[i]]) ? 1 : 0;
+      return hits / p.length;
+    },
+    batch: base.batch as (indices: RowIndices) => ClassifierObjective<T>,
+  };
 }

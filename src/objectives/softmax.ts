@@ -1,10 +1,10 @@
 import type { FloatArray } from '../backend/types.js';
 import { checkInteger } from '../validate.js';
 import type { Design } from './design.js';
-import { buildObjective } from './objective.js';
+import { buildObjective, classifier } from './objective.js';
 import type { Model } from './objective.js';
 import { setup, targets } from './options.js';
-import type { ClassifierObjective, ObjectiveOptions, RowIndices } from './types.js';
+import type { ClassifierObjective, ObjectiveOptions } from './types.js';
 
 /**
  * Row i of Z (n×K) to probabilities in P: pᵢₖ = e^(zᵢₖ − m)/Σₖ' e^(zᵢₖ' − m) with m = maxₖ zᵢₖ,
@@ -22,6 +22,13 @@ function softmaxRow(Z: FloatArray, P: FloatArray, i: number, K: number): number 
   }
   for (let k = 0; k < K; k++) P[o + k] /= s;
   return m + Math.log(s);
+}
+
+/** The index of the largest of the K scores in row i of Z (the first on a tie). */
+function argmax(Z: FloatArray, i: number, K: number): number {
+  let best = 0;
+  for (let k = 1; k < K; k++) if (Z[i * K + k] > Z[i * K + best]) best = k;
+  return best;
 }
 
 function softmaxModel<T extends FloatArray>(design: Design<T>, y: Float64Array): Model<T> {
@@ -136,30 +143,7 @@ export function softmaxRegression<T extends FloatArray>(
   const { design } = s;
   const K = design.outputs;
   const labels = targets(fn, y, design.rows, (v) => (Number.isInteger(v) && v >= 0 && v < K ? null : `is not a class label in 0..${K - 1}`));
-  return buildObjective(fn, s, softmaxModel(design, labels), (base, rowOf, checkW): ClassifierObjective<T> => {
-    const predict = (w: T): Int32Array => {
-      checkW('predict', w);
-      const n = base.rows;
-      const Z = design.work('z', n * K);
-      design.scores(design.view(rowOf), n, w, Z);
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let k = 1; k < K; k++) if (Z[i * K + k] > Z[i * K + best]) best = k;
-        out[i] = best;
-      }
-      return out;
-    };
-    return {
-      ...base,
-      predict,
-      accuracy(w) {
-        const p = predict(w);
-        let hits = 0;
-        for (let i = 0; i < p.length; i++) hits += p[i] === labels[rowOf === null ? i : rowOf[i]] ? 1 : 0;
-        return hits / p.length;
-      },
-      batch: base.batch as (indices: RowIndices) => ClassifierObjective<T>,
-    };
-  });
+  return buildObjective(fn, s, softmaxModel(design, labels), (base, rowOf, checkW) =>
+    classifier(design, base, rowOf, checkW, (Z, i) => argmax(Z, i, K), labels, (v) => v),
+  );
 }

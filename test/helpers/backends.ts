@@ -21,14 +21,23 @@ export const backends: readonly Backend[] = available();
 /** `[name, backend]` rows for `describe.each`. */
 export const backendRows: ReadonlyArray<[string, Backend]> = backends.map((b) => [b.name, b]);
 
-/** Runs the optimizers of the enclosing `describe` block on `backend`. */
-export function useBackend(backend: Backend): void {
+/**
+ * Selects again, when the enclosing `describe` block ends, the backend selected when it began;
+ * `cleanup` runs first (resetting the addon's ISA or BLAS the block changed).
+ */
+export function restoreBackend(cleanup: () => void = () => undefined): void {
   let previous: Backend['name'] = 'reference';
   beforeAll(() => {
     previous = getBackend().name;
-    setBackend(backend.name);
   });
   afterAll(() => {
+    cleanup();
     setBackend(previous);
   });
+}
+
+/** Runs the optimizers of the enclosing `describe` block on `backend`. */
+export function useBackend(backend: Backend): void {
+  restoreBackend();
+  beforeAll(() => setBackend(backend.name));
 }

@@ -21,54 +21,51 @@ function uniform(Ctor: Ctor, n: number, rnd: () => number, scale = 1): FloatArra
   return a;
 }
 
-/** Binary labels from a logistic model with a random weight vector. */
-export function logisticProblem(Ctor: Ctor, rows: number, cols: number, seed: number): Problem<FloatArray> {
+/** x·w + z0 for a row x of a problem and its hidden weights w (of the same length). */
+function dot(x: FloatArray, w: Float64Array, z0: number): number {
+  let z = z0;
+  for (let j = 0; j < x.length; j++) z += x[j] * w[j];
+  return z;
+}
+
+/**
+ * Draws X uniform in [-1, 1) (rows×cols), then `hidden` weights uniform in [-2, 2), then each
+ * row's target, `target(x, weights)` for the row x: the draws of every problem, in that order.
+ */
+function problem(Ctor: Ctor, rows: number, cols: number, hidden: number, seed: number, target: (x: FloatArray, weights: Float64Array, rnd: () => number) => number): Problem<FloatArray> {
   const rnd = mulberry32(seed);
   const X = uniform(Ctor, rows * cols, rnd);
-  const wTrue = uniform(Float64Array, cols, rnd, 2);
+  const weights = uniform(Float64Array, hidden, rnd, 2) as Float64Array;
   const y = new Float64Array(rows);
-  for (let i = 0; i < rows; i++) {
-    let z = 0.3;
-    for (let j = 0; j < cols; j++) z += X[i * cols + j] * wTrue[j];
-    y[i] = rnd() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
-  }
+  for (let i = 0; i < rows; i++) y[i] = target(X.subarray(i * cols, (i + 1) * cols), weights, rnd);
   return { X, rows, cols, y, rnd };
+}
+
+/** Binary labels from a logistic model with a random weight vector. */
+export function logisticProblem(Ctor: Ctor, rows: number, cols: number, seed: number): Problem<FloatArray> {
+  return problem(Ctor, rows, cols, cols, seed, (x, w, rnd) => (rnd() < 1 / (1 + Math.exp(-dot(x, w, 0.3))) ? 1 : 0));
 }
 
 /** Labels 0..K−1: the argmax of random linear scores plus noise. */
 export function softmaxProblem(Ctor: Ctor, rows: number, cols: number, K: number, seed: number): Problem<FloatArray> {
-  const rnd = mulberry32(seed);
-  const X = uniform(Ctor, rows * cols, rnd);
-  const W = uniform(Float64Array, cols * K, rnd, 2);
-  const y = new Float64Array(rows);
-  for (let i = 0; i < rows; i++) {
+  return problem(Ctor, rows, cols, cols * K, seed, (x, W, rnd) => {
     let best = 0;
     let bestScore = -Infinity;
     for (let k = 0; k < K; k++) {
       let z = rnd();
-      for (let j = 0; j < cols; j++) z += X[i * cols + j] * W[j * K + k];
+      for (let j = 0; j < x.length; j++) z += x[j] * W[j * K + k];
       if (z > bestScore) {
         bestScore = z;
         best = k;
       }
     }
-    y[i] = best;
-  }
-  return { X, rows, cols, y, rnd };
+    return best;
+  });
 }
 
 /** y = Xw + 0.5 + noise. */
 export function linearProblem(Ctor: Ctor, rows: number, cols: number, seed: number): Problem<FloatArray> {
-  const rnd = mulberry32(seed);
-  const X = uniform(Ctor, rows * cols, rnd);
-  const w = uniform(Float64Array, cols, rnd, 2);
-  const y = new Float64Array(rows);
-  for (let i = 0; i < rows; i++) {
-    let z = 0.5 + 0.1 * (2 * rnd() - 1);
-    for (let j = 0; j < cols; j++) z += X[i * cols + j] * w[j];
-    y[i] = z;
-  }
-  return { X, rows, cols, y, rnd };
+  return problem(Ctor, rows, cols, cols, seed, (x, w, rnd) => dot(x, w, 0.5 + 0.1 * (2 * rnd() - 1)));
 }
 
 /** A point with every entry at least 0.1 away from zero. */

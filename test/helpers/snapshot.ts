@@ -27,3 +27,13 @@ export function detach(a: FloatArray): void {
   const buffer = a.buffer as ArrayBuffer;
   structuredClone(buffer, { transfer: [buffer] });
 }
+
+/** What `fn` throws, or undefined when it returns: for tests that check a refusal's error and what it left. */
+export function errorOf(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
