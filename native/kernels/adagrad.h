@@ -1,11 +1,10 @@
 // Adagrad (torch.optim.Adagrad, torch 1.13). State: [sum].
 //   g = sign·g;  WD: g = fma(wd, p, g);  sum = fma(g, g, sum)
 //   p = p + (−clr·g) / (√sum + ε),  clr = γ / (1 + (t−1)·η)
-struct adagrad {
+struct adagrad : unconditional_state {
   OPTIM_LAYOUT(S, WD, NEG_CLR, EPS, SIGN);
   OPTIM_LAYOUT(F, WD);
   OPTIM_LAYOUT(B, SUM);
-  static constexpr int8_t when[B::COUNT] = {ALWAYS};
 
   OPTIM_LOOP {
     OPTIM_TENSOR(t, sum);

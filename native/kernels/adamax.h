@@ -3,11 +3,10 @@
 //   m = lerp(m, g, 1−β₁)  (fused as ATen 2.x: fma(1−β₁, g−m, m))
 //   u = max(β₂·u, |g| + ε)
 //   p = p + (−γ/(1−β₁ᵗ)·m) / u
-struct adamax {
+struct adamax : unconditional_state {
   OPTIM_LAYOUT(S, WD, ONE_MINUS_BETA1, BETA2, EPS, NEG_CLR, SIGN);
   OPTIM_LAYOUT(F, WD);
   OPTIM_LAYOUT(B, EXP_AVG, EXP_INF);
-  static constexpr int8_t when[B::COUNT] = {ALWAYS, ALWAYS};
 
   OPTIM_LOOP {
     OPTIM_TENSOR(t, m, u);

@@ -54,10 +54,15 @@ using FirstNonFiniteFn = size_t (*)(const T* x, size_t n);
 //   OPTIM_LAYOUT(F, ...)   its option flags: flag F::X is the bit 1 << F::X;
 //   OPTIM_LAYOUT(B, ...)   its state buffers, in order;
 //   static constexpr int8_t when[B::COUNT]: the flag a buffer needs to exist, or -1 (always);
+//     a kernel whose buffers always exist derives from unconditional_state instead;
 //   template <typename T> static void run(const TensorRef<T>&, const double*, uint32_t).
 // A tensor's state pointers hold the buffers that exist for its flags, in order (state_count).
 constexpr uint32_t bit(int flag) { return uint32_t(1) << flag; }
 constexpr int ALWAYS = -1;
+// The base of a kernel whose state buffers exist whatever the flags: its `when`, all ALWAYS.
+struct unconditional_state {
+  static constexpr int8_t when[kMaxStates] = {ALWAYS, ALWAYS, ALWAYS, ALWAYS};
+};
 
 // Flag bits every step kernel accepts, above its own; must match src/backend/kernel.ts.
 // CHECK_FINITE: before writing anything, scan every gradient of the call; if one holds a NaN or

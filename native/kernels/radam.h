@@ -2,22 +2,21 @@
 //   DECOUPLED: p = p·(1 − γλ) first;  g = sign·g;  WD: g = fma(λ, p, g)
 //   m = lerp(m, g, 1−β₁);  v = fma((1−β₂)·g, g, β₂·v);  m̂ = m / (1−β₁ᵗ)
 //   RECTIFIED: p = p − ((m̂·γ)·(√(1−β₂ᵗ) / (√v + ε)))·r_t;  else p = p − m̂·γ
-struct radam {
+struct radam : unconditional_state {
   OPTIM_LAYOUT(S, WD, ONE_MINUS_BETA1, BETA2, ONE_MINUS_BETA2, BC1, LR, BC2_SQRT, EPS, RECT, SIGN,
                DECAY_MUL);
   OPTIM_LAYOUT(F, WD, RECTIFIED, DECOUPLED);
   OPTIM_LAYOUT(B, EXP_AVG, EXP_AVG_SQ);
-  static constexpr int8_t when[B::COUNT] = {ALWAYS, ALWAYS};
 
   OPTIM_LOOP {
     OPTIM_TENSOR(t, m, v);
-    const decay<S, OPTIM_ON(WD), OPTIM_ON(DECOUPLED), T> decayed(s);
-    const lerp_moments<S, T> moments(s);
+    const lerp_moments<S, OPTIM_ON(WD), OPTIM_ON(DECOUPLED), T> start(s);
     const T bc1 = T(s[S::BC1]), lr = T(s[S::LR]), rect = T(s[S::RECT]);
     const T bc2_sqrt = T(s[S::BC2_SQRT]), eps = T(s[S::EPS]);
     for (size_t i = 0; i < n; i++) {
       T pi = p[i];
-      const T mh = (moments(m[i], v[i], decayed(pi, g[i])), m[i] / bc1);
+      start(pi, g[i], m[i], v[i]);
+      const T mh = m[i] / bc1;
       if (OPTIM_ON(RECTIFIED)) {
         const T adaptive = bc2_sqrt / (vsqrt(v[i]) + eps);
         p[i] = pi - ((mh * lr) * adaptive) * rect;

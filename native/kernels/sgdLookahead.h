@@ -4,11 +4,10 @@
 // x = θ + μv and the gradient g at it:
 //   d = g;  WD: d = fma(λ, x, d)
 //   v' = fma(−γ, d, μ·v);  p = (x − μ·v) + v'      (= θ + v')
-struct sgdLookahead {
+struct sgdLookahead : unconditional_state {
   OPTIM_LAYOUT(S, WD, MOMENTUM, NEG_LR);
   OPTIM_LAYOUT(F, WD, AHEAD);
   OPTIM_LAYOUT(B, VELOCITY);
-  static constexpr int8_t when[B::COUNT] = {ALWAYS};
 
   OPTIM_LOOP {
     OPTIM_TENSOR(t, v);
