@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInteger, checkNonNegative, checkOptions, checkRequired } from '../validate.js';
+import { integer, nonNegative, readOptions } from './options.js';
 
 export interface CosineAnnealingLROptions extends SchedulerOptions {
   /** Half-period in epochs (required): the lr reaches etaMin at t = tMax. */
@@ -26,17 +26,11 @@ export interface CosineAnnealingLROptions extends SchedulerOptions {
  * After T_max the lr climbs back along the same cosine; it does not stay at η_min.
  */
 export class CosineAnnealingLR extends FormulaScheduler {
-  readonly tMax: number;
-  readonly etaMin: number;
+  declare readonly tMax: number;
+  declare readonly etaMin: number;
 
   constructor(optimizer: SchedulableOptimizer, options: CosineAnnealingLROptions) {
-    const at = 'CosineAnnealingLR: options.';
-    const o = checkOptions<CosineAnnealingLROptions>(options, ['tMax', 'etaMin', 'lastEpoch'], 'CosineAnnealingLR(optimizer, options)');
-    const tMax = checkInteger(checkRequired(o.tMax, 'tMax', at), 'tMax', at, 1);
-    const etaMin = checkNonNegative(o.etaMin ?? 0, 'etaMin', at);
-    super('CosineAnnealingLR', optimizer, o.lastEpoch);
-    this.tMax = tMax;
-    this.etaMin = etaMin;
+    super('CosineAnnealingLR', optimizer, readOptions('CosineAnnealingLR', options, { tMax: integer(1), etaMin: nonNegative(0) }));
     this.start();
   }
 

@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkNonNegative, checkOptions, checkRequired } from '../validate.js';
+import { nonNegative, readOptions } from './options.js';
 
 export interface ExponentialLROptions extends SchedulerOptions {
   /** Factor per epoch (required). */
@@ -16,14 +16,10 @@ export interface ExponentialLROptions extends SchedulerOptions {
  * ```
  */
 export class ExponentialLR extends FormulaScheduler {
-  readonly gamma: number;
+  declare readonly gamma: number;
 
   constructor(optimizer: SchedulableOptimizer, options: ExponentialLROptions) {
-    const at = 'ExponentialLR: options.';
-    const o = checkOptions<ExponentialLROptions>(options, ['gamma', 'lastEpoch'], 'ExponentialLR(optimizer, options)');
-    const gamma = checkNonNegative(checkRequired(o.gamma, 'gamma', at), 'gamma', at);
-    super('ExponentialLR', optimizer, o.lastEpoch);
-    this.gamma = gamma;
+    super('ExponentialLR', optimizer, readOptions('ExponentialLR', options, { gamma: nonNegative() }));
     this.start();
   }
 

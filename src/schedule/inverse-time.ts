@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkBoolean, checkInRange, checkNonNegative, checkOptions, checkRequired } from '../validate.js';
+import { flag, inRange, nonNegative, readOptions } from './options.js';
 
 export interface InverseTimeLROptions extends SchedulerOptions {
   /** k in η₀ / (1 + k t / decaySteps) (required). */
@@ -24,21 +24,12 @@ export interface InverseTimeLROptions extends SchedulerOptions {
  * Not chainable: each step computes from the base lrs.
  */
 export class InverseTimeLR extends FormulaScheduler {
-  readonly decayRate: number;
-  readonly decaySteps: number;
-  readonly staircase: boolean;
+  declare readonly decayRate: number;
+  declare readonly decaySteps: number;
+  declare readonly staircase: boolean;
 
   constructor(optimizer: SchedulableOptimizer, options: InverseTimeLROptions) {
-    const name = 'InverseTimeLR';
-    const at = 'InverseTimeLR: options.';
-    const o = checkOptions<InverseTimeLROptions>(options, ['decayRate', 'decaySteps', 'staircase', 'lastEpoch'], `${name}(optimizer, options)`);
-    const decayRate = checkNonNegative(checkRequired(o.decayRate, 'decayRate', at), 'decayRate', at);
-    const decaySteps = checkInRange(o.decaySteps ?? 1, 'decaySteps', at, 0, Infinity, { minOpen: true });
-    const staircase = checkBoolean(o.staircase ?? false, 'staircase', at);
-    super(name, optimizer, o.lastEpoch);
-    this.decayRate = decayRate;
-    this.decaySteps = decaySteps;
-    this.staircase = staircase;
+    super('InverseTimeLR', optimizer, readOptions('InverseTimeLR', options, { decayRate: nonNegative(), decaySteps: inRange(0, Infinity, { minOpen: true }, 1), staircase: flag(false) }));
     this.start();
   }
 

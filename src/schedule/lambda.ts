@@ -39,7 +39,7 @@ export class LambdaLR extends FormulaScheduler {
         throw new OptimTypeError(`LambdaLR: ${key} must be a function of the epoch, got ${describe(f)}`);
       }
     });
-    super('LambdaLR', optimizer, o.lastEpoch);
+    super('LambdaLR', optimizer, { lastEpoch: o.lastEpoch });
     this.lambdas = lambdas;
     this.listed = Array.isArray(o.lrLambda);
     this.start();

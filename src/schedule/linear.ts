@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInRange, checkInteger, checkOptions } from '../validate.js';
+import { inRange, integer, readOptions } from './options.js';
 
 export interface LinearLROptions extends SchedulerOptions {
   /** Factor at epoch 0, in (0, 1] (default 1/3). */
@@ -21,20 +21,12 @@ export interface LinearLROptions extends SchedulerOptions {
  * ```
  */
 export class LinearLR extends FormulaScheduler {
-  readonly startFactor: number;
-  readonly endFactor: number;
-  readonly totalIters: number;
+  declare readonly startFactor: number;
+  declare readonly endFactor: number;
+  declare readonly totalIters: number;
 
   constructor(optimizer: SchedulableOptimizer, options: LinearLROptions = {}) {
-    const at = 'LinearLR: options.';
-    const o = checkOptions<LinearLROptions>(options, ['startFactor', 'endFactor', 'totalIters', 'lastEpoch'], 'LinearLR(optimizer, options)');
-    const startFactor = checkInRange(o.startFactor ?? 1 / 3, 'startFactor', at, 0, 1, { minOpen: true });
-    const endFactor = checkInRange(o.endFactor ?? 1, 'endFactor', at, 0, 1);
-    const totalIters = checkInteger(o.totalIters ?? 5, 'totalIters', at, 1);
-    super('LinearLR', optimizer, o.lastEpoch);
-    this.startFactor = startFactor;
-    this.endFactor = endFactor;
-    this.totalIters = totalIters;
+    super('LinearLR', optimizer, readOptions('LinearLR', options, { startFactor: inRange(0, 1, { minOpen: true }, 1 / 3), endFactor: inRange(0, 1, {}, 1), totalIters: integer(1, 5) }));
     this.start();
   }
 

@@ -1,6 +1,6 @@
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInteger, checkNonNegative, checkOptions } from '../validate.js';
+import { integer, nonNegative, readOptions } from './options.js';
 
 export interface PolynomialLROptions extends SchedulerOptions {
   /** Epochs until the lr reaches 0 (default 5). */
@@ -19,17 +19,11 @@ export interface PolynomialLROptions extends SchedulerOptions {
  * ```
  */
 export class PolynomialLR extends FormulaScheduler {
-  readonly totalIters: number;
-  readonly power: number;
+  declare readonly totalIters: number;
+  declare readonly power: number;
 
   constructor(optimizer: SchedulableOptimizer, options: PolynomialLROptions = {}) {
-    const at = 'PolynomialLR: options.';
-    const o = checkOptions<PolynomialLROptions>(options, ['totalIters', 'power', 'lastEpoch'], 'PolynomialLR(optimizer, options)');
-    const totalIters = checkInteger(o.totalIters ?? 5, 'totalIters', at, 1);
-    const power = checkNonNegative(o.power ?? 1, 'power', at);
-    super('PolynomialLR', optimizer, o.lastEpoch);
-    this.totalIters = totalIters;
-    this.power = power;
+    super('PolynomialLR', optimizer, readOptions('PolynomialLR', options, { totalIters: integer(1, 5), power: nonNegative(1) }));
     this.start();
   }
 

@@ -54,7 +54,12 @@ export abstract class LRScheduler {
   protected baseLrs: number[];
   protected lastLrs: number[];
 
-  protected constructor(name: string, optimizer: SchedulableOptimizer, lastEpoch: unknown) {
+  /**
+   * `options` holds `lastEpoch` and the subclass's options as read (readOptions), which become
+   * the subclass's readonly fields once everything is checked.
+   */
+  protected constructor(name: string, optimizer: SchedulableOptimizer, options: { readonly lastEpoch?: unknown }) {
+    const { lastEpoch, ...fields } = options;
     const groups = checkOptimizer(optimizer, name);
     const last = lastEpoch === undefined ? -1 : checkInteger(lastEpoch, 'options.lastEpoch', `${name}: `, -1);
     groups.forEach((g, i) => {
@@ -73,6 +78,7 @@ export abstract class LRScheduler {
     this.epoch = last;
     this.baseLrs = groups.map((g) => g.initialLr ?? g.lr);
     this.lastLrs = groups.map((g) => g.lr);
+    Object.assign(this, fields);
   }
 
   /** The number of `step()` calls since the schedule started (torch's `last_epoch`). */

@@ -62,7 +62,7 @@ export class SequentialLR extends LRScheduler {
     milestones.forEach((m: unknown, i) => {
       checkInteger(m, `milestones[${i}]`, at, i === 0 ? 1 : (milestones[i - 1] as number) + 1);
     });
-    super(name, optimizer, o.lastEpoch);
+    super(name, optimizer, { lastEpoch: o.lastEpoch });
     this.schedulers = [...schedulers];
     this.milestones = [...milestones];
     if (this.epoch === -1) {

@@ -1,5 +1,6 @@
 import { OptimTypeError } from '../errors.js';
-import { checkInteger, checkNonNegative, checkOptions, checkRequired, describe } from '../validate.js';
+import { checkInteger, checkRequired, describe } from '../validate.js';
+import { integer, nonNegative, readOptions } from './options.js';
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
 
@@ -21,17 +22,11 @@ export interface StepLROptions extends SchedulerOptions {
  * The step multiplies the group's current lr, so a change made to it from outside persists.
  */
 export class StepLR extends FormulaScheduler {
-  readonly stepSize: number;
-  readonly gamma: number;
+  declare readonly stepSize: number;
+  declare readonly gamma: number;
 
   constructor(optimizer: SchedulableOptimizer, options: StepLROptions) {
-    const at = 'StepLR: options.';
-    const o = checkOptions<StepLROptions>(options, ['stepSize', 'gamma', 'lastEpoch'], 'StepLR(optimizer, options)');
-    const stepSize = checkInteger(checkRequired(o.stepSize, 'stepSize', at), 'stepSize', at, 1);
-    const gamma = checkNonNegative(o.gamma ?? 0.1, 'gamma', at);
-    super('StepLR', optimizer, o.lastEpoch);
-    this.stepSize = stepSize;
-    this.gamma = gamma;
+    super('StepLR', optimizer, readOptions('StepLR', options, { stepSize: integer(1), gamma: nonNegative(0.1) }));
     this.start();
   }
 
@@ -44,6 +39,16 @@ export class StepLR extends FormulaScheduler {
     const k = Math.floor(epoch / this.stepSize);
     return this.baseLrs.map((lr) => lr * this.gamma ** k);
   }
+}
+
+/** MultiStepLR's milestones: a required array of epochs (integers >= 0), read sorted. */
+function epochList(v: unknown, key: string, at: string): readonly number[] {
+  const list = checkRequired(v, key, at);
+  if (!Array.isArray(list)) {
+    throw new OptimTypeError(`${at}${key} must be an array of integers, got ${describe(list)}`);
+  }
+  list.forEach((m: unknown, i) => checkInteger(m, `${key}[${i}]`, at, 0));
+  return [...(list as number[])].sort((a, b) => a - b);
 }
 
 export interface MultiStepLROptions extends SchedulerOptions {
@@ -62,23 +67,13 @@ export interface MultiStepLROptions extends SchedulerOptions {
  * ```
  */
 export class MultiStepLR extends FormulaScheduler {
-  readonly milestones: readonly number[];
-  readonly gamma: number;
+  declare readonly milestones: readonly number[];
+  declare readonly gamma: number;
   private readonly counts = new Map<number, number>();
 
   constructor(optimizer: SchedulableOptimizer, options: MultiStepLROptions) {
-    const at = 'MultiStepLR: options.';
-    const o = checkOptions<MultiStepLROptions>(options, ['milestones', 'gamma', 'lastEpoch'], 'MultiStepLR(optimizer, options)');
-    const milestones = checkRequired(o.milestones, 'milestones', at);
-    if (!Array.isArray(milestones)) {
-      throw new OptimTypeError(`MultiStepLR: options.milestones must be an array of integers, got ${describe(milestones)}`);
-    }
-    milestones.forEach((m: unknown, i) => checkInteger(m, `milestones[${i}]`, at, 0));
-    const gamma = checkNonNegative(o.gamma ?? 0.1, 'gamma', at);
-    super('MultiStepLR', optimizer, o.lastEpoch);
-    this.milestones = [...(milestones as number[])].sort((a, b) => a - b);
+    super('MultiStepLR', optimizer, readOptions('MultiStepLR', options, { milestones: epochList, gamma: nonNegative(0.1) }));
     for (const m of this.milestones) this.counts.set(m, (this.counts.get(m) ?? 0) + 1);
-    this.gamma = gamma;
     this.start();
   }
 

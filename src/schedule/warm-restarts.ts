@@ -1,7 +1,7 @@
 import { OptimStateError } from '../errors.js';
 import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
-import { checkInteger, checkNonNegative, checkOptions, checkRequired } from '../validate.js';
+import { integer, nonNegative, readOptions } from './options.js';
 import { checkSavedInteger } from './validate.js';
 
 export interface CosineAnnealingWarmRestartsOptions extends SchedulerOptions {
@@ -26,24 +26,15 @@ export interface CosineAnnealingWarmRestartsOptions extends SchedulerOptions {
  * torch's fractional `step(epoch + i/n)` is not offered.
  */
 export class CosineAnnealingWarmRestarts extends FormulaScheduler {
-  readonly t0: number;
-  readonly tMult: number;
-  readonly etaMin: number;
+  declare readonly t0: number;
+  declare readonly tMult: number;
+  declare readonly etaMin: number;
   private tCur = 0;
   private tI: number;
 
   constructor(optimizer: SchedulableOptimizer, options: CosineAnnealingWarmRestartsOptions) {
-    const name = 'CosineAnnealingWarmRestarts';
-    const at = 'CosineAnnealingWarmRestarts: options.';
-    const o = checkOptions<CosineAnnealingWarmRestartsOptions>(options, ['t0', 'tMult', 'etaMin', 'lastEpoch'], `${name}(optimizer, options)`);
-    const t0 = checkInteger(checkRequired(o.t0, 't0', at), 't0', at, 1);
-    const tMult = checkInteger(o.tMult ?? 1, 'tMult', at, 1);
-    const etaMin = checkNonNegative(o.etaMin ?? 0, 'etaMin', at);
-    super(name, optimizer, o.lastEpoch);
-    this.t0 = t0;
-    this.tMult = tMult;
-    this.etaMin = etaMin;
-    this.tI = t0;
+    super('CosineAnnealingWarmRestarts', optimizer, readOptions('CosineAnnealingWarmRestarts', options, { t0: integer(1), tMult: integer(1, 1), etaMin: nonNegative(0) }));
+    this.tI = this.t0;
     this.start();
   }
 
