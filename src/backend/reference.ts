@@ -173,8 +173,11 @@ function step(kernel: AnyKernel, input: TensorList | PreparedList, scalars: Floa
     if ((flags & CHECK_ONLY) !== 0) return undefined;
   }
   const { s, on, state } = scratchOf(kernel);
+  // The scalars in the tensors' type, as the native kernels read them (T(s[i])) and torch uses a
+  // Python float on a float32 tensor: a call's tensors share one dtype.
   const names = kernel.scalars;
-  for (let i = 0; i < names.length; i++) s[names[i]] = scalars[i];
+  const f32 = list.length > 0 && list[0] instanceof Float32Array;
+  for (let i = 0; i < names.length; i++) s[names[i]] = f32 ? Math.fround(scalars[i]) : scalars[i];
   const bits = kernel.flags;
   for (let i = 0; i < bits.length; i++) on[bits[i]] = (flags & (1 << i)) !== 0;
   const loop = kernel.reference;
