@@ -6,8 +6,9 @@ import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from
 import type { Param } from '../param.js';
 import { checkKnownKeys, describe, isFloatArray, OPTIONS } from '../validate.js';
 import type { Where } from '../validate.js';
-import { checkOptionRules, fillOptionScalars, optionRules, optionScalars } from './options.js';
-import type { OptionScalars } from './options.js';
+import { Transaction } from './transaction.js';
+import { fillOptionScalars, optionChecker, optionScalars } from './options.js';
+import type { OptionChecker, OptionScalars } from './options.js';
 
 /** One parameter's optimizer state: counters (`step`, `muProduct`) and buffers (`expAvg`, ...). */
 export type ParamState = Record<string, number | FloatArray>;
@@ -149,14 +150,17 @@ export abstract class Optimizer<G extends GroupBase> {
   protected readonly state = new Map<Param, ParamState>();
   private readonly firstLength = new Map<Param, number>();
   private skipped = 0;
-  /** What this step created (new states, buffers, first lengths), undone if the step is refused. */
-  private readonly created: Array<{ param: Param; key?: string; length?: boolean }> = [];
-  /** Values this step overwrote before its update (the look-ahead move), restored by `rollback`. */
-  private readonly undo: Array<() => void> = [];
+  /**
+   * What this step created (new states, buffers, first lengths) and overwrote before its update
+   * (the look-ahead move), undone when the step is refused or throws.
+   */
+  private readonly tx = new Transaction();
+  /** This step's transaction drops the prepared calls on rollback (it created state). */
+  private dropsPlans = false;
   private plans: Array<Plan | undefined> = [];
   private readonly spec: OptimizerSpec<G>;
   private readonly optionKeys: readonly string[];
-  private readonly optionRules: ReturnType<typeof optionRules>;
+  private readonly checkOptions: OptionChecker;
   /** Every buffer a saved state may hold, and those it must hold (the kernel's unconditional ones). */
   private readonly buffers: readonly string[];
   private readonly requiredBuffers: readonly string[];
@@ -164,7 +168,7 @@ export abstract class Optimizer<G extends GroupBase> {
   protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>) {
     this.spec = spec;
     this.optionKeys = Object.keys(spec.defaults);
-    this.optionRules = optionRules(spec.defaults, spec.signed);
+    this.checkOptions = optionChecker(spec.defaults, spec.signed);
     const kernels = [spec.kernel, ...(spec.alternates ?? [])];
     this.buffers = [...new Set(kernels.flatMap((k) => k.buffers))];
     // A saved state must hold the buffers every form of the algorithm always keeps.
@@ -240,17 +244,23 @@ export abstract class Optimizer<G extends GroupBase> {
     if (closure !== undefined && typeof closure !== 'function') {
       throw new OptimTypeError(`${this.spec.name}.step(closure): closure must be a function, got ${describe(closure)}`);
     }
-    this.created.length = 0;
-    this.undo.length = 0;
-    const backend = getBackend();
-    let loss: L | undefined;
-    const ahead = this.moveAhead(backend, closure !== undefined);
+    this.tx.commit();
+    this.dropsPlans = false;
     try {
-      if (closure !== undefined) loss = closure();
+      const loss = this.update(closure);
+      this.tx.commit();
+      return loss;
     } catch (e) {
-      if (ahead) this.rollback();
+      this.rollback();
       throw e;
     }
+  }
+
+  /** The step itself; a throw or a refusal leaves `rollback()` to undo what it did. */
+  private update<L>(closure: (() => L) | undefined): L | undefined {
+    const backend = getBackend();
+    this.moveAhead(backend, closure !== undefined);
+    const loss = closure === undefined ? undefined : closure();
     this.preparePlans(backend);
     const plans = this.plans as Plan[];
     const groups = this.paramGroups;
@@ -349,10 +359,7 @@ export abstract class Optimizer<G extends GroupBase> {
       const bit = plan.kernel.flag.ahead as number | undefined;
       if (bit === undefined) continue;
       for (const call of plan.calls) {
-        for (const p of call.params) {
-          const before = p.data.slice();
-          this.undo.push(() => p.data.set(before));
-        }
+        for (const p of call.params) this.tx.saveArray(p.data);
         this.scalarsFor(plan, groups[i], call.states[0]);
         backend.step(plan.kernel, call.list, plan.scalars, plan.flags | bit);
       }
@@ -391,27 +398,13 @@ export abstract class Optimizer<G extends GroupBase> {
     );
   }
 
-  /** Records a state, buffer or first length created during this step (undone by `rollback`). */
-  protected noteCreated(param: Param, key?: string, length?: boolean): void {
-    this.created.push({ param, key, length });
-  }
-
   /**
-   * Undoes what this step created; the prepared calls that referred to it are dropped (rebuilt
-   * at the next step). A step that created nothing keeps them, so repeated skips cost no rebuild.
+   * Undoes what this step did before it was refused or threw: the look-ahead move, and the state
+   * it created, whose prepared calls are dropped then (rebuilt at the next step). A step that
+   * created nothing keeps them, so repeated skips cost no rebuild.
    */
   protected rollback(): void {
-    for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]();
-    this.undo.length = 0;
-    if (this.created.length === 0) return;
-    for (let i = this.created.length - 1; i >= 0; i--) {
-      const { param, key, length } = this.created[i];
-      if (length) this.firstLength.delete(param);
-      else if (key === undefined) this.state.delete(param);
-      else delete this.state.get(param)?.[key];
-    }
-    this.created.length = 0;
-    this.plans = [];
+    this.tx.rollback();
   }
 
   /** Sets every gradient to zero, in place. */
@@ -496,7 +489,7 @@ export abstract class Optimizer<G extends GroupBase> {
    * the type of its default (options.ts); an optimizer with rules between options adds them.
    */
   protected checkHyper(group: G, where: Where): void {
-    checkOptionRules(this.optionRules, group, where);
+    this.checkOptions(group, where);
   }
   /** The kernel flags a group's options select. */
   protected abstract flagsOf(group: G): number;
@@ -645,6 +638,16 @@ export abstract class Optimizer<G extends GroupBase> {
     };
   }
 
+  /** Records an entry this step creates, before it does; a rollback also drops the prepared calls. */
+  private noteCreated(target: Map<Param, unknown> | ParamState, key: Param | string): void {
+    if (!this.dropsPlans) {
+      this.dropsPlans = true;
+      this.tx.onRollback(() => (this.plans = []));
+    }
+    if (target instanceof Map) this.tx.saveEntry(target, key as Param);
+    else this.tx.saveEntry(target, key as string);
+  }
+
   /** Creates missing state, then groups the tensors into calls by dtype and shared counters. */
   private buildPlan(group: G, backend: Backend): Plan {
     const kernel = this.kernelFor(group);
@@ -656,19 +659,19 @@ export abstract class Optimizer<G extends GroupBase> {
     for (const p of group.params) {
       let st = this.state.get(p);
       if (st === undefined) {
+        this.noteCreated(this.state, p);
         st = this.newState();
         this.state.set(p, st);
-        this.noteCreated(p);
       }
       if (!this.firstLength.has(p)) {
+        this.noteCreated(this.firstLength, p);
         this.firstLength.set(p, p.data.length);
-        this.noteCreated(p, undefined, true);
       }
       let created = false;
       for (const nm of names) {
         if (st[nm] === undefined) {
+          this.noteCreated(st, nm);
           st[nm] = this.initBuffer(nm, arenas.take(nm, p.data), group);
-          this.noteCreated(p, nm);
           created = true;
         }
       }

@@ -38,13 +38,39 @@ function torchLabel(key: string): string {
   return `Invalid ${upperSnake(key).toLowerCase()} value`;
 }
 
+/** Checks a group's options (it runs at every step: no allocation unless it throws). */
+export type OptionChecker = (group: object, where: Where) => void;
+
+/** The test each kind passes, on `v`, as JavaScript source; anything else is refused by `refuse`. */
+const ACCEPTS: Readonly<Record<OptionRule['kind'], string>> = {
+  nonNegative: "typeof v === 'number' && v >= 0 && v < Infinity",
+  finite: "typeof v === 'number' && v - v === 0",
+  boolean: "typeof v === 'boolean'",
+  betas:
+    "Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && v[0] >= 0 && v[0] < 1 && " +
+    "typeof v[1] === 'number' && v[1] >= 0 && v[1] < 1",
+};
+
+/** Throws the error of a refused option, in torch's wording (src/validate.ts's checks). */
+function refuse(rule: OptionRule, v: unknown, where: Where): void {
+  const { key, kind, label } = rule;
+  if (kind === 'nonNegative') checkNonNegative(v, key, label, where);
+  else if (kind === 'finite') checkFinite(v, key, label, where);
+  else if (kind === 'boolean') checkBoolean(v, key, where);
+  else checkBetas(v, key, where);
+}
+
 /**
- * The rules for an optimizer's options, by the type of each default: a number must be finite and
+ * The checker of an optimizer's options, by the type of each default: a number must be finite and
  * ≥ 0 (torch's checks), or only finite when listed in `signed`; a boolean must be a boolean; a
  * pair is `betas`, each in [0, 1). An option whose default is undefined (a required one) is left to
  * the optimizer's own `checkHyper`.
+ *
+ * The checker is compiled from the table once per class, each option read by its own name: a
+ * loop over the keys would read numbers through a generic keyed load, which allocates a box per
+ * number at every step. The keys are the optimizer's own defaults, never user input.
  */
-export function optionRules(defaults: object, signed: readonly string[] = []): readonly OptionRule[] {
+export function optionChecker(defaults: object, signed: readonly string[] = []): OptionChecker {
   const rules: OptionRule[] = [];
   for (const [key, v] of Object.entries(defaults)) {
     if (v === undefined) continue;
@@ -52,23 +78,20 @@ export function optionRules(defaults: object, signed: readonly string[] = []): r
       typeof v === 'boolean' ? 'boolean' : Array.isArray(v) ? 'betas' : signed.includes(key) ? 'finite' : 'nonNegative';
     rules.push({ key, kind, label: torchLabel(key) });
   }
-  return rules;
+  const body = rules
+    .map((r, i) => `v = g[${JSON.stringify(r.key)}]; if (!(${ACCEPTS[r.kind]})) refuse(rules[${i}], v, where);`)
+    .join('\n');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const make = new Function('rules', 'refuse', `return function checkOptions(g, where) {\nlet v;\n${body}\n};`);
+  return make(rules, refuse) as OptionChecker;
 }
 
-/** Applies `rules` to a group's options (it runs at every step: no allocation unless it throws). */
-export function checkOptionRules(rules: readonly OptionRule[], group: object, where: Where): void {
-  const g = group as Record<string, unknown>;
-  for (const { key, kind, label } of rules) {
-    const v = g[key];
-    if (kind === 'nonNegative') checkNonNegative(v, key, label, where);
-    else if (kind === 'finite') checkFinite(v, key, label, where);
-    else if (kind === 'boolean') checkBoolean(v, key, where);
-    else checkBetas(v, key, where);
-  }
-}
-
-/** What a kernel scalar is, as a function of a group's options alone. */
-type OptionScalar = (g: Readonly<Record<string, unknown>>) => number;
+/**
+ * Writes one kernel scalar, a function of a group's options alone, into `out[slot]` (it writes
+ * rather than returns: a double returned from a call site that sees many functions is boxed,
+ * an allocation at every step).
+ */
+type OptionScalar = (g: Readonly<Record<string, unknown>>, out: Float64Array, slot: number) => void;
 const n = (v: unknown): number => v as number;
 const beta = (g: Readonly<Record<string, unknown>>, i: number): number => (g.betas as number[])[i];
 
@@ -78,25 +101,25 @@ const beta = (g: Readonly<Record<string, unknown>>, i: number): number => (g.bet
  * corrections, schedules of the step).
  */
 const OPTION_SCALARS: Readonly<Record<string, OptionScalar>> = {
-  lr: (g) => n(g.lr),
-  negLr: (g) => -n(g.lr),
-  eps: (g) => n(g.eps),
-  wd: (g) => n(g.weightDecay),
-  decayMul: (g) => 1 - n(g.lr) * n(g.weightDecay),
-  sign: (g) => (g.maximize ? -1 : 1),
-  momentum: (g) => n(g.momentum),
-  alpha: (g) => n(g.alpha),
-  oneMinusAlpha: (g) => 1 - n(g.alpha),
-  beta1: (g) => beta(g, 0),
-  oneMinusBeta1: (g) => 1 - beta(g, 0),
-  beta2: (g) => beta(g, 1),
-  oneMinusBeta2: (g) => 1 - beta(g, 1),
+  lr: (g, o, i) => void (o[i] = n(g.lr)),
+  negLr: (g, o, i) => void (o[i] = -n(g.lr)),
+  eps: (g, o, i) => void (o[i] = n(g.eps)),
+  wd: (g, o, i) => void (o[i] = n(g.weightDecay)),
+  decayMul: (g, o, i) => void (o[i] = 1 - n(g.lr) * n(g.weightDecay)),
+  sign: (g, o, i) => void (o[i] = g.maximize ? -1 : 1),
+  momentum: (g, o, i) => void (o[i] = n(g.momentum)),
+  alpha: (g, o, i) => void (o[i] = n(g.alpha)),
+  oneMinusAlpha: (g, o, i) => void (o[i] = 1 - n(g.alpha)),
+  beta1: (g, o, i) => void (o[i] = beta(g, 0)),
+  oneMinusBeta1: (g, o, i) => void (o[i] = 1 - beta(g, 0)),
+  beta2: (g, o, i) => void (o[i] = beta(g, 1)),
+  oneMinusBeta2: (g, o, i) => void (o[i] = 1 - beta(g, 1)),
 };
 
-/** A kernel's slots that OPTION_SCALARS fills, with their functions. */
+/** A kernel's slots that OPTION_SCALARS fills, with their writers. */
 export interface OptionScalars {
   readonly slots: readonly number[];
-  readonly values: readonly OptionScalar[];
+  readonly writers: readonly OptionScalar[];
 }
 
 const bySlots = new WeakMap<object, OptionScalars>();
@@ -106,7 +129,7 @@ export function optionScalars(kernel: { readonly scalars: readonly string[] }): 
   let o = bySlots.get(kernel);
   if (o === undefined) {
     const named = kernel.scalars.map((name, slot) => ({ slot, f: OPTION_SCALARS[name] })).filter((x) => x.f !== undefined);
-    o = { slots: named.map((x) => x.slot), values: named.map((x) => x.f) };
+    o = { slots: named.map((x) => x.slot), writers: named.map((x) => x.f) };
     bySlots.set(kernel, o);
   }
   return o;
@@ -115,5 +138,5 @@ export function optionScalars(kernel: { readonly scalars: readonly string[] }): 
 /** Fills a kernel's option scalars from a group (no allocation: it runs at every step). */
 export function fillOptionScalars(o: OptionScalars, group: object, out: Float64Array): void {
   const g = group as Readonly<Record<string, unknown>>;
-  for (let i = 0; i < o.slots.length; i++) out[o.slots[i]] = o.values[i](g);
+  for (let i = 0; i < o.slots.length; i++) o.writers[i](g, out, o.slots[i]);
 }
