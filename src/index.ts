@@ -16,7 +16,7 @@ export * from './schedule/index.js';
 export * from './data/index.js';
 export { clipGradNorm, clipGradValue } from './optim/clip.js';
 export type { ClipGradNormOptions } from './optim/clip.js';
-export { backendInfo, setBackend, getBackend, nativeAvailable } from './backend/select.js';
+export { backendInfo, setBackend, getBackend, nativeAvailable, setNumThreads } from './backend/select.js';
 export type { BackendName } from './backend/select.js';
 export type { Backend, BackendInfo, FloatArray, DType, TensorList, PreparedList } from './backend/types.js';
 export * from './objectives/index.js';

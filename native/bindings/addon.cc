@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../kernels/kernel_abi.h"
+#include "../kernels/pool.h"
 #include "glue.h"
 
 #ifndef OPTIM_VERSION
@@ -231,6 +232,78 @@ inline void prefetch_head(const TensorRef<T>& t) {
   }
 }
 
+// A step large enough is split across the pool (kernels/pool.h) into parts of at least this many
+// elements: a sleeping worker takes tens of microseconds to wake, about what one thread needs for
+// 65536 float32 Adam elements, so below two such parts one thread is as fast.
+constexpr size_t kMinPartElements = size_t(1) << 16;
+
+// One call's elements as one range, cut into parts at multiples of 64 elements (whole cache lines
+// and SIMD vectors); a part's range may span several tensors. The updates are elementwise, so a
+// tensor split between parts gets the same bits as one run whole.
+template <typename T>
+struct Split {
+  const std::vector<TensorRef<T>>& ts;
+  std::vector<size_t> start;  // start[i]: index of tensor i's first element in the range
+  size_t total = 0;
+  int parts = 1;
+  const optim::KernelSet<T>& ks;
+  optim::StepFn<T> fn = nullptr;
+  const double* s = nullptr;
+  uint32_t flags = 0;
+  size_t first_bad[optim::kMaxPoolThreads];  // the scan: per part, its first bad tensor or SIZE_MAX
+
+  Split(const std::vector<TensorRef<T>>& list, const optim::KernelSet<T>& set) : ts(list), ks(set) {
+    start.resize(ts.size() + 1);
+    for (size_t i = 0; i < ts.size(); i++) start[i + 1] = start[i] + ts[i].n;
+    total = start[ts.size()];
+    const size_t by_size = total / kMinPartElements;
+    const int threads = optim::pool_threads();
+    parts = by_size < size_t(threads) ? int(by_size) : threads;
+    if (parts < 1) parts = 1;
+  }
+  size_t bound(int k) const { return k >= parts ? total : ((total / size_t(parts)) * size_t(k)) & ~size_t(63); }
+
+  // Calls visit(i, offset, count) for each piece of a tensor in part k, in tensor order; stops
+  // when visit returns false.
+  template <typename Visit>
+  void pieces(int k, Visit visit) const {
+    const size_t lo = bound(k), hi = bound(k + 1);
+    size_t i = size_t(std::upper_bound(start.begin(), start.end(), lo) - start.begin()) - 1;
+    for (; i < ts.size() && start[i] < hi; i++) {
+      const size_t a = lo > start[i] ? lo - start[i] : 0;
+      const size_t b = (hi < start[i + 1] ? hi : start[i + 1]) - start[i];
+      if (b > a && !visit(i, a, b - a)) return;
+    }
+  }
+
+  static void scan_part(void* ctx, int k) {
+    Split& sp = *static_cast<Split*>(ctx);
+    sp.first_bad[k] = SIZE_MAX;
+    sp.pieces(k, [&](size_t i, size_t a, size_t n) {
+      if (sp.ks.first_nonfinite(sp.ts[i].g + a, n) < n) {
+        sp.first_bad[k] = i;
+        return false;
+      }
+      return true;
+    });
+  }
+
+  static void step_part(void* ctx, int k) {
+    const Split& sp = *static_cast<const Split*>(ctx);
+    sp.pieces(k, [&](size_t i, size_t a, size_t n) {
+      TensorRef<T> t = sp.ts[i];
+      t.p += a;
+      t.g += a;
+      for (size_t j = 0; j < optim::kMaxStates; j++) {
+        if (t.s[j] != nullptr) t.s[j] += a;
+      }
+      t.n = n;
+      sp.fn(t, sp.s, sp.flags);
+      return true;
+    });
+  }
+};
+
 template <typename T>
 void run(const optim::KernelSet<T>& ks, size_t kind, const std::vector<TensorRef<T>>& ts,
          const double* s, uint32_t flags) {
@@ -245,9 +318,31 @@ void run(const optim::KernelSet<T>& ks, size_t kind, const std::vector<TensorRef
 // The step with its gradient policy. With F_CHECK_FINITE every gradient of the call is scanned
 // before anything is written; the first tensor holding a NaN or an infinity is returned (its
 // index in the call, a JS number) and nothing is updated. Otherwise the result is undefined.
+// A call of at least two parts' worth of elements runs both passes on the pool.
 template <typename T>
 napi_value step(napi_env env, const optim::KernelSet<T>& ks, size_t kind,
                 const std::vector<TensorRef<T>>& ts, const double* s, uint32_t flags) {
+  size_t total = 0;
+  for (const TensorRef<T>& t : ts) total += t.n;
+  if (total >= 2 * kMinPartElements && optim::pool_threads() > 1) {
+    Split<T> sp(ts, ks);
+    if (flags & optim::F_CHECK_FINITE) {
+      optim::pool_run(sp.parts, &Split<T>::scan_part, &sp);
+      size_t bad = SIZE_MAX;
+      for (int k = 0; k < sp.parts; k++) bad = sp.first_bad[k] < bad ? sp.first_bad[k] : bad;
+      if (bad != SIZE_MAX) {
+        napi_value idx = nullptr;
+        napi_create_double(env, static_cast<double>(bad), &idx);
+        return idx;
+      }
+      if (flags & optim::F_CHECK_ONLY) return nullptr;
+    }
+    sp.fn = ks.step[kind];
+    sp.s = s;
+    sp.flags = flags;
+    optim::pool_run(sp.parts, &Split<T>::step_part, &sp);
+    return nullptr;
+  }
   if (flags & optim::F_CHECK_FINITE) {
     for (size_t i = 0; i < ts.size(); i++) {
       if (ks.first_nonfinite(ts[i].g, ts[i].n) < ts[i].n) {
@@ -262,6 +357,16 @@ napi_value step(napi_env env, const optim::KernelSet<T>& ks, size_t kind,
   return nullptr;
 }
 
+// The exports' names, `<name>Step`, made once for the process.
+const std::string* step_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (size_t i = 0; i < optim::kKernelCount; i++) v.push_back(std::string(optim::kKernelInfo[i].name) + "Step");
+    return v;
+  }();
+  return names.data();
+}
+
 // <name>Step(list, scalars, flags): one export per registered kernel, its index as the data.
 napi_value Step(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 3;
@@ -270,7 +375,7 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
   if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data) != napi_ok) return nullptr;
   const size_t KIND = reinterpret_cast<uintptr_t>(data);
   const optim::KernelInfo& info = optim::kKernelInfo[KIND];
-  const std::string fname = std::string(info.name) + "Step";
+  const std::string& fname = step_names()[KIND];
   const struct {
     const char* name;
     size_t n_scalars;
@@ -472,6 +577,7 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_set_named_property(env, o, "openblasAvailable", boolean(env, optim::linalg::have_openblas()));
   napi_set_named_property(env, o, "linalgIsa", string(env, e->linalg_avx2() ? "avx2" : "baseline"));
   napi_set_named_property(env, o, "threads", number(env, e->openblas ? optim::linalg::blas_max_threads() : 1));
+  napi_set_named_property(env, o, "stepThreads", number(env, optim::pool_threads()));
   napi_set_named_property(env, o, "version", string(env, OPTIM_VERSION));
   napi_set_named_property(env, o, "bestSimd", string(env, optim::kernels().isa));
   napi_set_named_property(env, o, "maxStates", number(env, double(optim::kMaxStates)));
@@ -490,6 +596,22 @@ napi_value SetIsa(napi_env env, napi_callback_info cbinfo) {
   return boolean(env, true);
 }
 
+// setNumThreads(n): the threads a large step may use, the caller's included (1 to 64); for the
+// whole process, as torch.set_num_threads.
+napi_value SetNumThreads(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  double n = 0;
+  if (!read_number(env, argv[0], "setNumThreads(n): n", &n)) return nullptr;
+  if (!(n >= 1 && n <= optim::kMaxPoolThreads && n == std::floor(n))) {
+    return throw_range(env, "setNumThreads(n): n must be an integer from 1 to " +
+                                std::to_string(optim::kMaxPoolThreads) + ", got " + std::to_string(n));
+  }
+  optim::pool_set_threads(int(n));
+  return nullptr;
+}
+
 Env* initial_env() {
   // OPTIM_BLAS=builtin at run time starts on the built-in linear algebra.
   const char* blas = std::getenv("OPTIM_BLAS");
@@ -504,14 +626,14 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_instance_data(
       env, initial_env(), [](napi_env, void* data, void*) { delete static_cast<Env*>(data); }, nullptr);
   std::vector<napi_property_descriptor> props;
-  static std::string names[optim::kKernelCount];
+  const std::string* names = step_names();
   for (size_t i = 0; i < optim::kKernelCount; i++) {
-    names[i] = std::string(optim::kKernelInfo[i].name) + "Step";
     props.push_back({names[i].c_str(), nullptr, Step, nullptr, nullptr, nullptr, napi_enumerable,
                      reinterpret_cast<void*>(uintptr_t(i))});
   }
   const std::pair<const char*, napi_callback> fns[] = {
-      {"prepare", Prepare}, {"kernelLayouts", KernelLayouts}, {"info", Info}, {"setIsa", SetIsa}};
+      {"prepare", Prepare}, {"kernelLayouts", KernelLayouts}, {"info", Info}, {"setIsa", SetIsa},
+      {"setNumThreads", SetNumThreads}};
   for (const auto& f : fns) {
     props.push_back({f.first, nullptr, f.second, nullptr, nullptr, nullptr, napi_enumerable, nullptr});
   }

@@ -14,11 +14,13 @@ struct nadam : unconditional_state {
     const T bc2 = T(s[S::BC2]), eps = T(s[S::EPS]);
     const T cg = T(s[S::COEF_GRAD]), ca = T(s[S::COEF_AVG]);
     for (size_t i = 0; i < n; i++) {
-      T pi = p[i];
-      const T gi = start(pi, g[i], m[i], v[i]);
-      const T denom = vsqrt(v[i] / bc2) + eps;
+      T pi = p[i], mi = m[i], vi = v[i];
+      const T gi = start(pi, g[i], mi, vi);
+      m[i] = mi;
+      v[i] = vi;
+      const T denom = vsqrt(vi / bc2) + eps;
       pi = pi + (cg * gi) / denom;
-      p[i] = pi + (ca * m[i]) / denom;
+      p[i] = pi + (ca * mi) / denom;
     }
   }
 };

@@ -14,11 +14,13 @@ struct radam : unconditional_state {
     const T bc1 = T(s[S::BC1]), lr = T(s[S::LR]), rect = T(s[S::RECT]);
     const T bc2_sqrt = T(s[S::BC2_SQRT]), eps = T(s[S::EPS]);
     for (size_t i = 0; i < n; i++) {
-      T pi = p[i];
-      start(pi, g[i], m[i], v[i]);
-      const T mh = m[i] / bc1;
+      T pi = p[i], mi = m[i], vi = v[i];
+      start(pi, g[i], mi, vi);
+      m[i] = mi;
+      v[i] = vi;
+      const T mh = mi / bc1;
       if (OPTIM_ON(RECTIFIED)) {
-        const T adaptive = bc2_sqrt / (vsqrt(v[i]) + eps);
+        const T adaptive = bc2_sqrt / (vsqrt(vi) + eps);
         p[i] = pi - ((mh * lr) * adaptive) * rect;
       } else {
         p[i] = pi - mh * lr;

@@ -26,10 +26,11 @@ export interface NativeAddon extends Pick<Backend, 'prepare'> {
   /** What runs in this environment (the step kernels' ISA, the linear algebra in use, ...). */
   info(): {
     simd: BackendInfo['simd']; fma: boolean; blas: 'openblas' | 'builtin'; openblasAvailable: boolean;
-    linalgIsa: 'avx2' | 'baseline'; threads: number; version: string; bestSimd: string; maxStates: number;
+    linalgIsa: 'avx2' | 'baseline'; threads: number; stepThreads: number; version: string; bestSimd: string; maxStates: number;
   };
   /** This environment's instruction set, for the step kernels and the built-in linear algebra. */
   setIsa(name: 'avx512' | 'avx2' | 'baseline' | 'best'): boolean;
+  setNumThreads(n: number): void;
 }
 
 export interface NativeLoad {
@@ -56,8 +57,8 @@ function makeBackend(addon: NativeAddon): Backend {
   return {
     name: 'native',
     info(): BackendInfo {
-      const { simd, fma, blas, threads, version } = addon.info();
-      return { backend: 'native', simd, fma, blas, threads, version };
+      const { simd, fma, blas, threads, stepThreads, version } = addon.info();
+      return { backend: 'native', simd, fma, blas, threads, stepThreads, version };
     },
     prepare(list, stride) {
       try {

@@ -200,7 +200,7 @@ function firstNonFiniteTensor(list: readonly FloatArray[], stride: number): numb
 export const referenceBackend: Backend = {
   name: 'reference',
   info(): BackendInfo {
-    return { backend: 'reference', simd: 'scalar', fma: false, blas: 'none', threads: 1, version: VERSION };
+    return { backend: 'reference', simd: 'scalar', fma: false, blas: 'none', threads: 1, stepThreads: 1, version: VERSION };
   },
   prepare,
   step,

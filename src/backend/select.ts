@@ -2,6 +2,7 @@ import type { Backend, BackendInfo } from './types.js';
 import { referenceBackend } from './reference.js';
 import { loadNative } from './native.js';
 import { OptimRangeError, OptimStateError } from '../errors.js';
+import { checkInRange, checkInteger } from '../validate.js';
 
 export type BackendName = 'native' | 'reference' | 'auto';
 
@@ -60,6 +61,20 @@ export function setBackend(name: BackendName): BackendInfo {
 export function backendInfo(): BackendInfo {
   const info = getBackend().info();
   return current === referenceBackend && fallbackReason ? { ...info, fallbackReason } : info;
+}
+
+/** Most threads a step may be split across. */
+export const MAX_THREADS = 64;
+
+/**
+ * The threads a large native step may use, the caller's included, as torch.set_num_threads: for
+ * the whole process (every worker_thread). Default: OPTIM_NUM_THREADS, else every hardware thread.
+ * A step of at least 131072 elements is split into contiguous ranges; the updates are elementwise,
+ * so the results are the same bits whatever the count. The reference backend runs on one thread.
+ */
+export function setNumThreads(n: number): void {
+  checkInRange(checkInteger(n, 'n', 'setNumThreads(n): ', 1), 'n', 'setNumThreads(n): ', 1, MAX_THREADS);
+  loadNative().addon?.setNumThreads(n);
 }
 
 /** Whether the native addon can be loaded here (without switching to it). */

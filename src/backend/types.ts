@@ -45,7 +45,10 @@ export interface BackendInfo {
   /** Whether the native kernels fuse multiply-adds the way ATen does on an FMA CPU. */
   fma: boolean;
   blas: 'openblas' | 'builtin' | 'none';
+  /** Threads the linear algebra may use (OpenBLAS's cap; 1 for the built-in kernels). */
   threads: number;
+  /** Threads a large step is split across, the caller's included (`setNumThreads`). */
+  stepThreads: number;
   version: string;
   /** Why the native backend is not in use, when it is not. */
   fallbackReason?: string;

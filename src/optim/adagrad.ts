@@ -29,9 +29,9 @@ export const ADAGRAD_KERNEL = defineKernel({
   flags: ['wd'],
   state: [{ name: 'sum' }],
   reference(p, g, [sum], s, on) {
-    const { negClr, eps } = s;
+    const { wd, sign, negClr, eps } = s;
     for (let i = 0; i < p.length; i++) {
-      const gi = decayedGrad(p, g, i, s, on);
+      const gi = decayedGrad(p, g, i, sign, wd, 1, on.wd, false);
       sum[i] = gi * gi + sum[i];
       p[i] = p[i] + (negClr * gi) / (Math.sqrt(sum[i]) + eps);
     }

@@ -34,10 +34,10 @@ export const ADAM_KERNEL = defineKernel({
   flags: ['wd', 'amsgrad', 'decoupled'],
   state: [{ name: 'expAvg' }, { name: 'expAvgSq' }, { name: 'maxExpAvgSq', when: 'amsgrad' }],
   reference(p, g, [m, v, vmaxBuf], s, on) {
-    const { beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt, eps } = s;
+    const { wd, sign, decayMul, beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt, eps } = s;
     const vmax = on.amsgrad ? vmaxBuf : v;
     for (let i = 0; i < p.length; i++) {
-      const gi = decayedGrad(p, g, i, s, on);
+      const gi = decayedGrad(p, g, i, sign, wd, decayMul, on.wd, on.decoupled);
       m[i] = oneMinusBeta1 * gi + m[i] * beta1;
       v[i] = secondMoment(v[i], gi, beta2, oneMinusBeta2);
       if (on.amsgrad) vmax[i] = Math.max(vmax[i], v[i]);

@@ -22,9 +22,9 @@ export const ADAMAX_KERNEL = defineKernel({
   flags: ['wd'],
   state: [{ name: 'expAvg' }, { name: 'expInf' }],
   reference(p, g, [m, u], s, on) {
-    const { oneMinusBeta1: w, beta2, eps, negClr } = s;
+    const { wd, sign, oneMinusBeta1: w, beta2, eps, negClr } = s;
     for (let i = 0; i < p.length; i++) {
-      const gi = decayedGrad(p, g, i, s, on);
+      const gi = decayedGrad(p, g, i, sign, wd, 1, on.wd, false);
       m[i] = lerp(m[i], gi, w);
       const a = u[i] * beta2;
       const b = Math.abs(gi) + eps;

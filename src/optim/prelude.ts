@@ -4,17 +4,6 @@
  */
 import type { FloatArray } from '../backend/types.js';
 
-/** The weight-decay scalars and flags of a kernel that has them. */
-interface Decay {
-  readonly wd: number;
-  readonly sign: number;
-  readonly decayMul?: number;
-}
-interface DecayFlags {
-  readonly wd: boolean;
-  readonly decoupled?: boolean;
-}
-
 /**
  * ATen's lerp(a, b, w) as its reference form computes it (no fma): a + w·(b − a) for |w| < 0.5,
  * else b − (b − a)·(1 − w), so the result is exact at both ends of the weight.
@@ -24,13 +13,24 @@ export function lerp(a: number, b: number, w: number): number {
 }
 
 /**
- * The gradient of element i after weight decay, as decayed_grad: with `decoupled`, p[i] = p[i]·decayMul
- * first (stored); then g = sign·g, and with `wd`, g = fma(wd, p, g).
+ * The gradient of element i after weight decay, as the native `decay`: with `decoupled`,
+ * p[i] = p[i]·decayMul first (stored); then g = sign·g, and with `coupled`, g = fma(wd, p, g).
+ * Scalars and flags come as numbers and booleans, not as the kernels' records: one function called
+ * from every kernel would see records of many shapes, and reading them would be slow.
  */
-export function decayedGrad(p: FloatArray, g: FloatArray, i: number, s: Decay, on: DecayFlags): number {
-  if (on.decoupled) p[i] = p[i] * (s.decayMul as number);
-  const gi = s.sign * g[i];
-  return on.wd ? s.wd * p[i] + gi : gi;
+export function decayedGrad(
+  p: FloatArray,
+  g: FloatArray,
+  i: number,
+  sign: number,
+  wd: number,
+  decayMul: number,
+  coupled: boolean,
+  decoupled: boolean,
+): number {
+  if (decoupled) p[i] = p[i] * decayMul;
+  const gi = sign * g[i];
+  return coupled ? wd * p[i] + gi : gi;
 }
 
 /** The second moment as ATen computes v.mul_(β₂).addcmul_(g, g, value=1−β₂): fma((1−β₂)·g, g, β₂·v). */

@@ -27,9 +27,9 @@ export const RADAM_KERNEL = defineKernel({
   flags: ['wd', 'rectified', 'decoupled'],
   state: [{ name: 'expAvg' }, { name: 'expAvgSq' }],
   reference(p, g, [m, v], s, on) {
-    const { oneMinusBeta1: w, beta2, oneMinusBeta2, bc1, lr, bc2Sqrt, eps, rect } = s;
+    const { wd, sign, decayMul, oneMinusBeta1: w, beta2, oneMinusBeta2, bc1, lr, bc2Sqrt, eps, rect } = s;
     for (let i = 0; i < p.length; i++) {
-      const gi = decayedGrad(p, g, i, s, on);
+      const gi = decayedGrad(p, g, i, sign, wd, decayMul, on.wd, on.decoupled);
       m[i] = lerp(m[i], gi, w);
       v[i] = secondMoment(v[i], gi, beta2, oneMinusBeta2);
       const mh = m[i] / bc1;

@@ -33,13 +33,13 @@ export const RMSPROP_KERNEL = defineKernel({
   flags: ['wd', 'centered', 'momentum', 'epsInside'],
   state: [{ name: 'squareAvg' }, { name: 'gradAvg', when: 'centered' }, { name: 'momentumBuffer', when: 'momentum' }],
   reference(p, g, state, s, on) {
-    const { alpha, oneMinusAlpha, eps, momentum, negLr } = s;
+    const { wd, sign, alpha, oneMinusAlpha, eps, momentum, negLr } = s;
     const sq = state[0];
     // Unused slots alias `sq` so the loop needs no optional buffers; they are never written then.
     const ga = on.centered ? state[1] : sq;
     const buf = on.momentum ? state[on.centered ? 2 : 1] : sq;
     for (let i = 0; i < p.length; i++) {
-      const gi = decayedGrad(p, g, i, s, on);
+      const gi = decayedGrad(p, g, i, sign, wd, 1, on.wd, false);
       sq[i] = secondMoment(sq[i], gi, alpha, oneMinusAlpha);
       let x = sq[i];
       if (on.centered) {

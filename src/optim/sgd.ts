@@ -36,9 +36,9 @@ export const SGD_KERNEL = defineKernel({
   flags: ['wd', 'momentum', 'nesterov', 'first'],
   state: [{ name: 'momentumBuffer', when: 'momentum' }],
   reference(p, g, [buf], s, on) {
-    const { momentum, oneMinusDampening, negLr } = s;
+    const { wd, sign, momentum, oneMinusDampening, negLr } = s;
     for (let i = 0; i < p.length; i++) {
-      let d = decayedGrad(p, g, i, s, on);
+      let d = decayedGrad(p, g, i, sign, wd, 1, on.wd, false);
       if (on.momentum) {
         buf[i] = on.first ? d : oneMinusDampening * d + buf[i] * momentum;
         const b = buf[i];
