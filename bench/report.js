@@ -14,7 +14,7 @@ function envSection(env, durationS) {
         ['CPU', `${env.cpu} (${env.cores} logical cores, ${env.memoryGiB} GiB)`],
         ['Caches (per cpu0)', Object.entries(env.caches ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || '–'],
         ['Node', `${env.node} (V8 ${env.v8}), ${env.platform}`],
-        ['backendInfo()', b ? `${b.backend}, simd ${b.simd}, fma ${b.fma}, blas ${b.blas}, threads ${b.threads}, v${b.version}${b.fallbackReason ? `, fallback: ${b.fallbackReason}` : ''}` : '–'],
+        ['backendInfo()', b ? `${b.backend}, simd ${b.simd}, fma ${b.fma}, blas ${b.blas} (threads ${b.threads}), step threads ${b.stepThreads ?? 1} (steps of ≥ 131072 elements are split), v${b.version}${b.fallbackReason ? `, fallback: ${b.fallbackReason}` : ''}` : '–'],
         ['Load average (1, 5, 15 min) at start; at end', `${env.loadAverage.join(', ')}; ${(env.loadAverageEnd ?? []).join(', ')}`],
         ['Run time', `${durationS.toFixed(0)} s`],
       ],
