@@ -6,7 +6,7 @@ import { upperSnake } from '../backend/kernel.js';
 import { checkBetas, checkBoolean, checkFinite, checkNonNegative } from '../validate.js';
 import type { Where } from '../validate.js';
 
-/** The options of Adam and its relatives (Adamax, NAdam, RAdam). */
+/** The options Adam and its relatives share (each adds its own). */
 export interface AdamFamilyOptions {
   lr?: number;
   betas?: [number, number];
