@@ -21,6 +21,8 @@ const CONFIGS = [
   ['nadam', optim.NAdam, {}],
   ['radam', optim.RAdam, {}],
   ['adamax', optim.Adamax, {}],
+  ['adadelta', optim.Adadelta, {}],
+  ['rprop', optim.Rprop, {}],
 ];
 
 /**

@@ -21,8 +21,16 @@ import { backendRows, useBackend } from './helpers/backends.js';
 import { camelOptions, camelState, fillGrad, GOLDEN_DIR, maxAbsDiff, readGolden } from './helpers/golden.js';
 import type { FirstOrderGolden } from './helpers/golden.js';
 
-/** The optimizers that follow torch 2.13 operation for operation (the rest follow 1.13 today). */
-const EXACT = new Set(['Adamax']);
+/**
+ * The optimizers that follow torch 2.13 operation for operation (the rest follow 1.13 today).
+ * EXACT take no square root, so with FMA they equal torch bit for bit. ROOTED take square roots,
+ * which torch 2.13's CPU wheel computes with MKL's vector sqrt, not correctly rounded (1.4% of
+ * float64 inputs 1 ulp off, test/golden/README.md): they agree up to that, open loop within
+ * ROOTED_OPEN in float64 (measured: Adadelta ≤ 2.8e-16) and closed loop within the usual 1e-13.
+ */
+const EXACT = new Set(['Adamax', 'Rprop']);
+const ROOTED = new Set(['Adadelta']);
+const ROOTED_OPEN = 1e-15;
 
 interface Golden213 extends Omit<FirstOrderGolden, 'optimizer'> {
   optimizer: string;
@@ -33,7 +41,7 @@ interface Golden213 extends Omit<FirstOrderGolden, 'optimizer'> {
 const files = readdirSync(path.join(GOLDEN_DIR, 'torch-2.13'))
   .filter((f) => f.endsWith('.json'))
   .map((f) => readGolden<Golden213>(`torch-2.13/${f}`))
-  .filter((g) => g.kind === 'first_order' && EXACT.has(g.optimizer));
+  .filter((g) => g.kind === 'first_order' && (EXACT.has(g.optimizer) || ROOTED.has(g.optimizer)));
 
 const native = loadNative();
 const ISAS = native.addon ? (['avx512', 'avx2', 'baseline'] as const).filter((isa) => native.addon!.setIsa(isa)) : [];
@@ -63,8 +71,8 @@ function run(g: Golden213, openLoop: boolean) {
 
 const maxOver = (got: number[][], want: number[][]) => Math.max(...got.map((row, t) => maxAbsDiff(row, want[t])));
 
-it('torch 2.13 golden files are vendored for every optimizer that claims exactness', () => {
-  expect(new Set(files.map((g) => g.optimizer))).toEqual(EXACT);
+it('torch 2.13 golden files are vendored for every optimizer that claims to follow 2.13', () => {
+  expect(new Set(files.map((g) => g.optimizer))).toEqual(new Set([...EXACT, ...ROOTED]));
 });
 
 describe.each(backendRows)('torch 2.13 trajectories (%s)', (name, backend) => {
@@ -86,7 +94,7 @@ describe.each(backendRows)('torch 2.13 trajectories (%s)', (name, backend) => {
         const f32 = g.dtype === 'float32';
         it(`${g.id}: open loop, ${g.trajectory.length} steps`, () => {
           const { trajectory, states } = run(g, true);
-          const bound = fma ? 0 : f32 ? 1e-6 : 1e-15;
+          const bound = ROOTED.has(g.optimizer) ? (f32 ? 1e-6 : ROOTED_OPEN) : fma ? 0 : f32 ? 1e-6 : 1e-15;
           expect(maxOver(trajectory, g.trajectory)).toBeLessThanOrEqual(bound);
           for (const [t, want] of Object.entries(g.state_at_checkpoints)) {
             for (const [key, v] of Object.entries(want)) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, SGD, param } from '../src/optim/index.js';
+import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, Rprop, SGD, param } from '../src/optim/index.js';
 import type { GroupBase, Optimizer, Param } from '../src/optim/index.js';
 import { OptimRangeError, OptimTypeError } from '../src/errors.js';
 import type { FloatArray } from '../src/backend/types.js';
@@ -20,9 +20,14 @@ const ALL: Array<[string, Ctor, object]> = [
   ['NAdam', NAdam as unknown as Ctor, {}],
   ['RAdam', RAdam as unknown as Ctor, {}],
   ['Adamax', Adamax as unknown as Ctor, {}],
+  ['Adadelta', Adadelta as unknown as Ctor, {}],
+  ['Rprop', Rprop as unknown as Ctor, {}],
 ];
 
 const BETAS = new Set(['Adam', 'AdamW', 'NAdam', 'RAdam', 'Adamax']);
+/** The optimizers without weight decay or eps (torch's Rprop has neither). */
+const NO_DECAY = new Set(['Rprop']);
+const NO_EPS = new Set(['SGD', 'Rprop']);
 
 it('the table covers every optimizer class src/optim exports', () => {
   expect(ALL.map(([, C]) => C)).toEqual(expect.arrayContaining(OPTIMIZER_CLASSES.map(([, C]) => C)));
@@ -100,8 +105,19 @@ describe('constructor validation', () => {
   });
 
   it.each(ALL)('%s: refuses negative or non-finite eps / weightDecay / momentum-like options', (name, ctor) => {
-    const cases: Array<[object, RegExp]> = [[{ weightDecay: -0.1 }, /Invalid weight_decay value: -0\.1 \(options\.weightDecay/]];
-    if (name !== 'SGD') cases.push([{ eps: -1 }, /Invalid epsilon value: -1 \(options\.eps/], [{ eps: NaN }, /Invalid epsilon value: NaN/]);
+    const cases: Array<[object, RegExp]> = [];
+    if (!NO_DECAY.has(name)) cases.push([{ weightDecay: -0.1 }, /Invalid weight_decay value: -0\.1 \(options\.weightDecay/]);
+    if (!NO_EPS.has(name)) cases.push([{ eps: -1 }, /Invalid epsilon value: -1 \(options\.eps/], [{ eps: NaN }, /Invalid epsilon value: NaN/]);
+    if (name === 'Adadelta') cases.push([{ rho: -0.1 }, /Invalid rho value: -0\.1/], [{ rho: 1.5 }, /Invalid rho value: 1\.5 \(options\.rho must be in \[0, 1\]\)/]);
+    if (name === 'Rprop') {
+      cases.push(
+        [{ etas: [1.2, 0.5] }, /Invalid eta values: 1\.2, 0\.5 \(options\.etas must satisfy 0 < etas\[0\] < 1 < etas\[1\]\)/],
+        [{ etas: [0.5, 1] }, /Invalid eta values/],
+        [{ etas: [0.5, NaN] }, /options\.etas\[1\] must be a finite number, got NaN/],
+        [{ stepSizes: [1, 0.5] }, /options\.stepSizes must satisfy 0 <= stepSizes\[0\] <= stepSizes\[1\], got 1, 0\.5/],
+        [{ stepSizes: [-1, 2] }, /stepSizes/],
+      );
+    }
     if (name === 'SGD' || name === 'RMSprop') cases.push([{ momentum: -0.5 }, /Invalid momentum value: -0\.5/]);
     if (name === 'RMSprop') cases.push([{ alpha: -0.1 }, /Invalid alpha value: -0\.1/]);
     if (name === 'Adagrad') {
@@ -149,10 +165,12 @@ describe.each(backendRows)('step() refusals change nothing, %s backend', (_name,
       ['lr', -1, OptimRangeError, /Invalid learning rate: -1/],
       ['lr', Infinity, OptimRangeError, /Invalid learning rate: Infinity/],
       ['lr', undefined, OptimTypeError, /paramGroups\[1\]\.lr/],
-      ['weightDecay', -1, OptimRangeError, /Invalid weight_decay value: -1 \(paramGroups\[1\]\.weightDecay/],
       ['maximize', 'yes', OptimTypeError, /paramGroups\[1\]\.maximize must be a boolean/],
     ];
-    if (name !== 'SGD') cases.push(['eps', NaN, OptimRangeError, /Invalid epsilon value: NaN \(paramGroups\[1\]\.eps/]);
+    if (!NO_DECAY.has(name)) cases.push(['weightDecay', -1, OptimRangeError, /Invalid weight_decay value: -1 \(paramGroups\[1\]\.weightDecay/]);
+    if (name === 'Rprop') cases.push(['etas', [0.5, 0.9], OptimRangeError, /Invalid eta values: 0\.5, 0\.9 \(paramGroups\[1\]\.etas/]);
+    if (name === 'Adadelta') cases.push(['rho', 2, OptimRangeError, /Invalid rho value: 2 \(paramGroups\[1\]\.rho/]);
+    if (!NO_EPS.has(name)) cases.push(['eps', NaN, OptimRangeError, /Invalid epsilon value: NaN \(paramGroups\[1\]\.eps/]);
     if (BETAS.has(name)) cases.push(['betas', [0.9, 1.5], OptimRangeError, /Invalid beta parameter at index 1: 1.5 \(paramGroups\[1\]\.betas\[1\]/]);
     if (name === 'SGD') cases.push(['momentum', -0.5, OptimRangeError, /Invalid momentum value: -0.5/]);
     for (const [key, value, cls, message] of cases) {

@@ -5,7 +5,8 @@
 // Included plainly, this defines the list. Included by isa_table.inc with OPTIM_KERNEL_BODIES
 // defined (inside an ISA's namespace and target region), it brings in the algorithms' loops.
 #ifndef OPTIM_KERNELS
-#define OPTIM_KERNELS(X) X(sgd) X(sgdLookahead) X(adagrad) X(rmsprop) X(adam) X(nadam) X(radam) X(adamax)
+#define OPTIM_KERNELS(X) X(sgd) X(sgdLookahead) X(adagrad) X(rmsprop) X(adam) X(nadam) X(radam) X(adamax) X(adadelta) \
+  X(rprop)
 
 #define OPTIM_COUNT_ONE(name) +1
 namespace optim {
@@ -24,4 +25,6 @@ constexpr size_t kKernelCount = 0 OPTIM_KERNELS(OPTIM_COUNT_ONE);
 #include "nadam.h"
 #include "radam.h"
 #include "adamax.h"
+#include "adadelta.h"
+#include "rprop.h"
 #endif

@@ -74,6 +74,8 @@ export function optionChecker(defaults: object, signed: readonly string[] = []):
   const rules: OptionRule[] = [];
   for (const [key, v] of Object.entries(defaults)) {
     if (v === undefined) continue;
+    // A pair other than `betas` (Rprop's etas) is the optimizer's own to check.
+    if (Array.isArray(v) && key !== 'betas') continue;
     const kind =
       typeof v === 'boolean' ? 'boolean' : Array.isArray(v) ? 'betas' : signed.includes(key) ? 'finite' : 'nonNegative';
     rules.push({ key, kind, label: torchLabel(key) });
