@@ -5,6 +5,7 @@
 // have a case (a new algorithm fails here until it gets one).
 const optim = require('../dist/index.js');
 const { registeredKernels } = require('../dist/backend/kernel.js');
+const { traceSteps } = require('../dist/backend/trace.js');
 const { CHECK_FINITE, CHECK_ONLY } = require('../dist/backend/types.js');
 
 const STEPS = 10;
@@ -25,25 +26,8 @@ const CONFIGS = [
   ['rprop', optim.Rprop, {}],
 ];
 
-/**
- * The kernel calls `fn` makes through the backend in use, scalars copied at each call (an
- * optimizer refills one array).
- */
-function captureSteps(fn) {
-  const backend = optim.getBackend();
-  const original = backend.step;
-  const calls = [];
-  backend.step = (kernel, list, scalars, flags) => {
-    calls.push({ kernel, scalars: scalars.slice(), flags });
-    return original.call(backend, kernel, list, scalars, flags);
-  };
-  try {
-    fn();
-  } finally {
-    backend.step = original;
-  }
-  return calls;
-}
+/** The kernel calls `fn` makes through the backend in use (src/backend/trace.ts). */
+const captureSteps = (fn) => traceSteps(optim.getBackend(), fn);
 
 /**
  * The last kernel call of `steps` steps of `Class` with `options` on one element (reference

@@ -12,24 +12,16 @@
 
 const { loadNative } = require('../dist/backend/native.js');
 const { referenceBackend } = require('../dist/backend/reference.js');
+const { fillUniform } = require('../dist/data/random.js');
 const { measureAll, gc } = require('./timing.js');
 
 const MATMUL_SIZES = [64, 128, 256, 512, 1024, 2048];
 const CHOLESKY_SIZES = [100, 200, 500, 1000, 2000];
 const REFERENCE_MAX = { matmul: 512, cholesky: 500 };
 
+/** n uniform numbers in [-1, 1) from `seed` (pure-rand's xoroshiro128+: src/data/random.ts). */
 function random(Ctor, n, seed) {
-  let s = seed >>> 0 || 1;
-  const a = new Ctor(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
+  return fillUniform(new Ctor(n), seed);
 }
 
 /** A diagonally dominant symmetric matrix: positive definite, cheap to build. */

@@ -1,3 +1,4 @@
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
@@ -48,6 +49,16 @@ export function shuffleInPlace(a: Uint32Array, rng: JumpableRandomGenerator): Ui
     a[i] = a[j];
     a[j] = t;
   }
+  return a;
+}
+
+/**
+ * Fills `a` with uniform numbers in [−1, 1) from `seed` (the first epoch stream of EpochStreams):
+ * the synthetic data of the tests' fixtures and of the benchmarks, the same on every platform.
+ */
+export function fillUniform<A extends Float32Array | Float64Array>(a: A, seed: number): A {
+  const rng = new EpochStreams(seed).next();
+  for (let i = 0; i < a.length; i++) a[i] = 2 * uniformFloat64(rng) - 1;
   return a;
 }
 

@@ -1,10 +1,7 @@
 import { defineKernel } from '../backend/kernel.js';
-import { OptimRangeError } from '../errors.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamsInput } from './optimizer.js';
 import { decayedGrad, secondMoment } from './prelude.js';
-import { path } from '../validate.js';
-import type { Where } from '../validate.js';
 
 /**
  * The Adadelta kernel (native/kernels/adadelta.h). State: squareAvg, accDelta.
@@ -49,6 +46,7 @@ const SPEC: OptimizerSpec<AdadeltaGroup> = {
   kernel: K,
   defaults: { lr: 1, rho: 0.9, eps: 1e-6, weightDecay: 0, maximize: false },
   counters: ['step'],
+  unit: ['rho'],
 };
 
 /**
@@ -72,15 +70,6 @@ const SPEC: OptimizerSpec<AdadeltaGroup> = {
 export class Adadelta extends Optimizer<AdadeltaGroup> {
   constructor(params: ParamsInput<AdadeltaOptions>, options: AdadeltaOptions & OptimizerOptions = {}) {
     super(params, options, SPEC);
-  }
-
-  protected override checkHyper(g: AdadeltaGroup, where: Where): void {
-    super.checkHyper(g, where);
-    if (g.rho > 1) throw new OptimRangeError(`Invalid rho value: ${g.rho} (${path(where, 'rho')} must be in [0, 1])`);
-  }
-
-  protected override flagsOf(g: AdadeltaGroup): number {
-    return this.weightDecayFlag(g);
   }
 
   protected override fillScalars(g: AdadeltaGroup, _flags: number, _state: unknown, out: Float64Array): number {

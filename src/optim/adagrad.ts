@@ -47,7 +47,6 @@ const SPEC: OptimizerSpec<AdagradGroup> = {
   counters: ['step'],
 };
 
-
 /**
  * Adagrad, as torch.optim.Adagrad (torch 1.13).
  *
@@ -69,11 +68,6 @@ export class Adagrad extends Optimizer<AdagradGroup> {
   constructor(params: ParamsInput<AdagradOptions>, options: AdagradOptions & OptimizerOptions = {}) {
     super(params, options, SPEC);
   }
-
-  protected override flagsOf(g: AdagradGroup): number {
-    return this.weightDecayFlag(g);
-  }
-
 
   protected override initBuffer(_name: string, view: FloatArray, g: AdagradGroup): FloatArray {
     return view.fill(g.initialAccumulatorValue);

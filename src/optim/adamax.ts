@@ -73,10 +73,6 @@ export class Adamax extends Optimizer<AdamaxGroup> {
     super(params, options, SPEC);
   }
 
-  protected override flagsOf(g: AdamaxGroup): number {
-    return this.weightDecayFlag(g);
-  }
-
   protected override fillScalars(g: AdamaxGroup, _flags: number, state: ParamState, out: Float64Array): number {
     const beta1 = g.betas[0];
     const step = (state.step as number) + 1;

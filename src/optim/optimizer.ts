@@ -96,6 +96,8 @@ export interface OptimizerSpec<G extends GroupBase> {
   readonly counters: readonly string[];
   /** Numeric options that may be negative (only finite); every other number must be ≥ 0. */
   readonly signed?: readonly string[];
+  /** Numeric options that must lie in [0, 1] (Adadelta's rho). */
+  readonly unit?: readonly string[];
 }
 
 /** One backend call: the prepared tensor list and the states of its tensors, in list order. */
@@ -168,7 +170,7 @@ export abstract class Optimizer<G extends GroupBase> {
   protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>) {
     this.spec = spec;
     this.optionKeys = Object.keys(spec.defaults);
-    this.checkOptions = optionChecker(spec.defaults, spec.signed);
+    this.checkOptions = optionChecker(spec.defaults, spec.signed, spec.unit);
     const kernels = [spec.kernel, ...(spec.alternates ?? [])];
     this.buffers = [...new Set(kernels.flatMap((k) => k.buffers))];
     // A saved state must hold the buffers every form of the algorithm always keeps.
@@ -491,8 +493,13 @@ export abstract class Optimizer<G extends GroupBase> {
   protected checkHyper(group: G, where: Where): void {
     this.checkOptions(group, where);
   }
-  /** The kernel flags a group's options select. */
-  protected abstract flagsOf(group: G): number;
+  /**
+   * The kernel flags a group's options select; by default the weight-decay flag (coupled) when the
+   * kernel has one.
+   */
+  protected flagsOf(group: G): number {
+    return 'wd' in this.kernelFor(group).flag ? this.weightDecayFlag(group as G & { readonly weightDecay: number }) : 0;
+  }
   /**
    * The weight-decay flag of a group's kernel: none when λ = 0, else `decoupled` (p·(1 − γλ)
    * before the update) or `wd` (λp added to the gradient).

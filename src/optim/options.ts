@@ -3,7 +3,8 @@
  * the check of a group's options by the type of each default, in torch's wording.
  */
 import { upperSnake } from '../backend/kernel.js';
-import { checkBetas, checkBoolean, checkFinite, checkNonNegative } from '../validate.js';
+import { OptimRangeError } from '../errors.js';
+import { checkBetas, checkBoolean, checkFinite, checkNonNegative, path, show } from '../validate.js';
 import type { Where } from '../validate.js';
 
 /** The options Adam and its relatives share (each adds its own). */
@@ -26,7 +27,7 @@ export const ADAM_FAMILY_DEFAULTS: Readonly<Required<Omit<AdamFamilyOptions, 'lr
 /** How one option is checked, decided once per optimizer class from its default. */
 interface OptionRule {
   readonly key: string;
-  readonly kind: 'nonNegative' | 'finite' | 'boolean' | 'betas';
+  readonly kind: 'nonNegative' | 'finite' | 'unit' | 'boolean' | 'betas';
   /** torch's wording of the refusal: `Invalid learning rate`, `Invalid weight_decay value`. */
   readonly label: string;
 }
@@ -45,6 +46,7 @@ export type OptionChecker = (group: object, where: Where) => void;
 const ACCEPTS: Readonly<Record<OptionRule['kind'], string>> = {
   nonNegative: "typeof v === 'number' && v >= 0 && v < Infinity",
   finite: "typeof v === 'number' && v - v === 0",
+  unit: "typeof v === 'number' && v >= 0 && v <= 1",
   boolean: "typeof v === 'boolean'",
   betas:
     "Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && v[0] >= 0 && v[0] < 1 && " +
@@ -56,13 +58,18 @@ function refuse(rule: OptionRule, v: unknown, where: Where): void {
   const { key, kind, label } = rule;
   if (kind === 'nonNegative') checkNonNegative(v, key, label, where);
   else if (kind === 'finite') checkFinite(v, key, label, where);
+  else if (kind === 'unit') {
+    checkFinite(v, key, label, where);
+    throw new OptimRangeError(`${label}: ${show(v)} (${path(where, key)} must be in [0, 1])`);
+  }
   else if (kind === 'boolean') checkBoolean(v, key, where);
   else checkBetas(v, key, where);
 }
 
 /**
  * The checker of an optimizer's options, by the type of each default: a number must be finite and
- * ≥ 0 (torch's checks), or only finite when listed in `signed`; a boolean must be a boolean; a
+ * ≥ 0 (torch's checks), or only finite when listed in `signed`, or in [0, 1] when listed in `unit`;
+ * a boolean must be a boolean; a
  * pair is `betas`, each in [0, 1). An option whose default is undefined (a required one) is left to
  * the optimizer's own `checkHyper`.
  *
@@ -70,14 +77,22 @@ function refuse(rule: OptionRule, v: unknown, where: Where): void {
  * loop over the keys would read numbers through a generic keyed load, which allocates a box per
  * number at every step. The keys are the optimizer's own defaults, never user input.
  */
-export function optionChecker(defaults: object, signed: readonly string[] = []): OptionChecker {
+export function optionChecker(defaults: object, signed: readonly string[] = [], unit: readonly string[] = []): OptionChecker {
   const rules: OptionRule[] = [];
   for (const [key, v] of Object.entries(defaults)) {
     if (v === undefined) continue;
     // A pair other than `betas` (Rprop's etas) is the optimizer's own to check.
     if (Array.isArray(v) && key !== 'betas') continue;
     const kind =
-      typeof v === 'boolean' ? 'boolean' : Array.isArray(v) ? 'betas' : signed.includes(key) ? 'finite' : 'nonNegative';
+      typeof v === 'boolean'
+        ? 'boolean'
+        : Array.isArray(v)
+          ? 'betas'
+          : signed.includes(key)
+            ? 'finite'
+            : unit.includes(key)
+              ? 'unit'
+              : 'nonNegative';
     rules.push({ key, kind, label: torchLabel(key) });
   }
   const body = rules

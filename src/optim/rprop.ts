@@ -97,10 +97,6 @@ export class Rprop extends Optimizer<RpropGroup> {
     }
   }
 
-  protected override flagsOf(): number {
-    return 0;
-  }
-
   protected override initBuffer(name: string, view: FloatArray, g: RpropGroup): FloatArray {
     return name === 'stepSize' ? view.fill(g.lr) : view;
   }

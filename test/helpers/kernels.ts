@@ -6,6 +6,8 @@ import '../../src/index.js';
 import { registeredKernels } from '../../src/backend/kernel.js';
 import type { AnyKernel } from '../../src/backend/kernel.js';
 import { getBackend } from '../../src/backend/select.js';
+import { traceSteps } from '../../src/backend/trace.js';
+import type { StepCall } from '../../src/backend/trace.js';
 import * as optim from '../../src/optim/index.js';
 import { scalarsFor } from './scalars.js';
 
@@ -61,26 +63,9 @@ export const OPTIMIZER_CLASSES = (Object.entries(optim) as Array<[string, unknow
   ([, v]) => typeof v === 'function' && v.prototype instanceof optim.Optimizer,
 ) as ReadonlyArray<[string, OptimizerClass]>;
 
-/** One `backend.step` call: the scalars copied at the time of the call. */
-export interface StepCall {
-  kernel: AnyKernel;
-  scalars: Float64Array;
-  flags: number;
-}
+export type { StepCall } from '../../src/backend/trace.js';
 
 /** Runs `fn` and returns the kernel calls it made through the backend in use. */
 export function captureSteps(fn: () => void): StepCall[] {
-  const backend = getBackend();
-  const original = backend.step;
-  const calls: StepCall[] = [];
-  backend.step = (kernel, list, scalars, flags) => {
-    calls.push({ kernel, scalars: scalars.slice(), flags });
-    return original.call(backend, kernel, list, scalars, flags);
-  };
-  try {
-    fn();
-  } finally {
-    backend.step = original;
-  }
-  return calls;
+  return traceSteps(getBackend(), fn);
 }
