@@ -24,6 +24,7 @@ const CONFIGS = [
   ['adamax', optim.Adamax, {}],
   ['adadelta', optim.Adadelta, {}],
   ['rprop', optim.Rprop, {}],
+  ['asgd averaging', optim.ASGD, { t0: 0 }],
 ];
 
 /** The kernel calls `fn` makes through the backend in use (src/backend/trace.ts). */

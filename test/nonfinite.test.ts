@@ -12,7 +12,7 @@ import { referenceBackend } from '../src/backend/reference.js';
 import { CHECK_FINITE, CHECK_ONLY } from '../src/backend/types.js';
 import type { Backend, FloatArray } from '../src/backend/types.js';
 import { NonFiniteError, OptimRangeError, OptimTypeError } from '../src/errors.js';
-import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, Rprop, SGD as SGDOpt, param } from '../src/optim/index.js';
+import { Adadelta, Adagrad, ASGD, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, Rprop, SGD as SGDOpt, param } from '../src/optim/index.js';
 import type { Optimizer, Param, StateDict } from '../src/optim/index.js';
 import { LBFGS } from '../src/optim/lbfgs.js';
 import { Newton } from '../src/optim/newton.js';
@@ -170,6 +170,7 @@ const OPTIMIZERS: Array<[string, Make]> = [
   ['Adamax', (p, nf) => new Adamax(p, { lr: 0.01, weightDecay: 0.01, nonFinite: nf }) as never],
   ['Adadelta', (p, nf) => new Adadelta(p, { lr: 0.5, weightDecay: 0.01, nonFinite: nf }) as never],
   ['Rprop', (p, nf) => new Rprop(p, { lr: 0.01, nonFinite: nf }) as never],
+  ['ASGD averaging', (p, nf) => new ASGD(p, { lr: 0.01, t0: 0, weightDecay: 0.01, nonFinite: nf }) as never],
 ];
 
 it('the policy table covers every optimizer class src/optim exports', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, Rprop, SGD, param } from '../src/optim/index.js';
+import { Adadelta, Adagrad, ASGD, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, Rprop, SGD, param } from '../src/optim/index.js';
 import type { GroupBase, Optimizer, Param } from '../src/optim/index.js';
 import { OptimRangeError, OptimTypeError } from '../src/errors.js';
 import type { FloatArray } from '../src/backend/types.js';
@@ -22,12 +22,13 @@ const ALL: Array<[string, Ctor, object]> = [
   ['Adamax', Adamax as unknown as Ctor, {}],
   ['Adadelta', Adadelta as unknown as Ctor, {}],
   ['Rprop', Rprop as unknown as Ctor, {}],
+  ['ASGD', ASGD as unknown as Ctor, { t0: 1 }],
 ];
 
 const BETAS = new Set(['Adam', 'AdamW', 'NAdam', 'RAdam', 'Adamax']);
 /** The optimizers without weight decay or eps (torch's Rprop has neither). */
 const NO_DECAY = new Set(['Rprop']);
-const NO_EPS = new Set(['SGD', 'Rprop']);
+const NO_EPS = new Set(['SGD', 'Rprop', 'ASGD']);
 
 it('the table covers every optimizer class src/optim exports', () => {
   expect(ALL.map(([, C]) => C)).toEqual(expect.arrayContaining(OPTIMIZER_CLASSES.map(([, C]) => C)));

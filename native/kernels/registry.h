@@ -6,7 +6,7 @@
 // defined (inside an ISA's namespace and target region), it brings in the algorithms' loops.
 #ifndef OPTIM_KERNELS
 #define OPTIM_KERNELS(X) X(sgd) X(sgdLookahead) X(adagrad) X(rmsprop) X(adam) X(nadam) X(radam) X(adamax) X(adadelta) \
-  X(rprop)
+  X(rprop) X(asgd)
 
 #define OPTIM_COUNT_ONE(name) +1
 namespace optim {
@@ -27,4 +27,5 @@ constexpr size_t kKernelCount = 0 OPTIM_KERNELS(OPTIM_COUNT_ONE);
 #include "adamax.h"
 #include "adadelta.h"
 #include "rprop.h"
+#include "asgd.h"
 #endif

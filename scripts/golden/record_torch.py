@@ -153,6 +153,9 @@ FIRST_ORDER = {
     "rprop_f32": ("Rprop", {"lr": 0.01}, "float32"),
     "rprop_etas_steps_maximize": ("Rprop", {"lr": 0.02, "etas": (0.3, 1.5), "step_sizes": (1e-4, 0.05), "maximize": True}, "float64"),
     "adadelta_f32": ("Adadelta", {"lr": 1.0}, "float32"),
+    "asgd_f32": ("ASGD", {"lr": 0.01}, "float32"),
+    "asgd_averaging_wd": ("ASGD", {"lr": 0.02, "lambd": 0.01, "alpha": 0.5, "t0": 10, "weight_decay": 0.05}, "float64"),
+    "asgd_averaging_maximize_f32": ("ASGD", {"lr": 0.0001, "t0": 20, "maximize": True}, "float32"),
     "adadelta_rho_eps_wd": ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-5, "weight_decay": 0.05}, "float64"),
 }
 

@@ -1,6 +1,7 @@
 import { defineKernel } from '../backend/kernel.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamsInput } from './optimizer.js';
+import type { DecayOptions } from './options.js';
 import { decayedGrad, secondMoment } from './prelude.js';
 
 /**
@@ -31,12 +32,10 @@ export const ADADELTA_KERNEL = defineKernel({
 
 const K = ADADELTA_KERNEL;
 
-export interface AdadeltaOptions {
-  lr?: number;
+export interface AdadeltaOptions extends DecayOptions {
+  /** ρ, the decay of both running averages, in [0, 1]. */
   rho?: number;
   eps?: number;
-  weightDecay?: number;
-  maximize?: boolean;
 }
 
 export interface AdadeltaGroup extends GroupBase, Required<AdadeltaOptions> {}

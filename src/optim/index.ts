@@ -20,5 +20,7 @@ export { Adadelta } from './adadelta.js';
 export type { AdadeltaGroup, AdadeltaOptions } from './adadelta.js';
 export { Rprop } from './rprop.js';
 export type { RpropGroup, RpropOptions } from './rprop.js';
+export { ASGD } from './asgd.js';
+export type { ASGDGroup, ASGDOptions } from './asgd.js';
 export { param } from '../param.js';
 export type { Param } from '../param.js';

@@ -528,7 +528,7 @@ export abstract class Optimizer<G extends GroupBase> {
   }
 
   /** The state of a parameter before its first step. */
-  protected newState(): ParamState {
+  protected newState(_group: G): ParamState {
     const st: ParamState = {};
     for (const c of this.spec.counters) st[c] = 0;
     return st;
@@ -667,7 +667,7 @@ export abstract class Optimizer<G extends GroupBase> {
       let st = this.state.get(p);
       if (st === undefined) {
         this.noteCreated(this.state, p);
-        st = this.newState();
+        st = this.newState(group);
         this.state.set(p, st);
       }
       if (!this.firstLength.has(p)) {

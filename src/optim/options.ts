@@ -7,13 +7,17 @@ import { OptimRangeError } from '../errors.js';
 import { checkBetas, checkBoolean, checkFinite, checkNonNegative, path, show } from '../validate.js';
 import type { Where } from '../validate.js';
 
-/** The options Adam and its relatives share (each adds its own). */
-export interface AdamFamilyOptions {
+/** The options most first-order optimizers share: step size, L2 weight decay, direction. */
+export interface DecayOptions {
   lr?: number;
-  betas?: [number, number];
-  eps?: number;
   weightDecay?: number;
   maximize?: boolean;
+}
+
+/** The options Adam and its relatives share (each adds its own). */
+export interface AdamFamilyOptions extends DecayOptions {
+  betas?: [number, number];
+  eps?: number;
 }
 
 /** torch's defaults for the Adam family's options but `lr`, which each algorithm sets. */
