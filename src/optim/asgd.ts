@@ -68,7 +68,8 @@ const SPEC: OptimizerSpec<ASGDGroup> = {
  * (Polyak & Juditsky 1992; Bottou's schedule): the same averaging, started at t₀.
  */
 export class ASGD extends Optimizer<ASGDGroup> {
-  private next = { eta: 0, mu: 0 };
+  /** η and μ for after this step, computed with its scalars and stored by `commit`. */
+  private readonly next = { eta: 0, mu: 0 };
 
   constructor(params: ParamsInput<ASGDOptions>, options: ASGDOptions & OptimizerOptions = {}) {
     super(params, options, SPEC);

@@ -65,17 +65,16 @@ function refuse(rule: OptionRule, v: unknown, where: Where): void {
   else if (kind === 'unit') {
     checkFinite(v, key, label, where);
     throw new OptimRangeError(`${label}: ${show(v)} (${path(where, key)} must be in [0, 1])`);
-  }
-  else if (kind === 'boolean') checkBoolean(v, key, where);
+  } else if (kind === 'boolean') checkBoolean(v, key, where);
   else checkBetas(v, key, where);
 }
 
 /**
  * The checker of an optimizer's options, by the type of each default: a number must be finite and
  * ≥ 0 (torch's checks), or only finite when listed in `signed`, or in [0, 1] when listed in `unit`;
- * a boolean must be a boolean; a
- * pair is `betas`, each in [0, 1). An option whose default is undefined (a required one) is left to
- * the optimizer's own `checkHyper`.
+ * a boolean must be a boolean; `betas` must be a pair, each in [0, 1). An option whose default is
+ * undefined (a required one), and a pair other than `betas`, are left to the optimizer's own
+ * `checkHyper`.
  *
  * The checker is compiled from the table once per class, each option read by its own name: a
  * loop over the keys would read numbers through a generic keyed load, which allocates a box per
