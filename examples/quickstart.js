@@ -30,12 +30,12 @@ const RUNS = [
   ['RMSprop', { lr: 0.01 }, 'rmsprop'],
   ['Adam', { lr: 0.01 }, 'adam'],
   ['AdamW', { lr: 0.01, weightDecay: 0.1 }, 'adamw'],
-  ['NAdam', { lr: 0.01 }, null],
-  ['RAdam', { lr: 0.01 }, null],
+  ['NAdam', { lr: 0.01 }, 'nadam'],
+  ['RAdam', { lr: 0.01 }, 'radam'],
 ];
 
 function golden(id) {
-  const file = path.resolve(__dirname, '../test/golden/torch-1.13', `${id}.json`);
+  const file = path.resolve(__dirname, '../test/golden/torch-2.13', `${id}.json`);
   return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : null;
 }
 
@@ -58,7 +58,7 @@ const info = backendInfo();
 console.log(`optim ${info.version}: native kernels ${nativeAvailable() ? `${info.simd}${info.fma ? '+fma' : ''}` : 'unavailable'}\n`);
 
 console.log('1. 100 steps on f(w) = ½Σaᵢ(wᵢ−cᵢ)² + 0.1Σsin wᵢ  (f(w0) = ' + loss(W0).toFixed(4) + ')\n');
-const rows = [['optimizer', 'options', ...backends.map((b) => `loss (${b})`), ...backends.map((b) => `max |Δ| vs PyTorch (${b})`)]];
+const rows = [['optimizer', 'options', ...backends.map((b) => `loss (${b})`), ...backends.map((b) => `max |Δ| vs PyTorch 2.13 (${b})`)]];
 for (const [name, options, id] of RUNS) {
   const finals = backends.map((b) => {
     setBackend(b);

@@ -1,10 +1,17 @@
+/**
+ * Adagrad and RMSprop against torch 1.13 (test/golden/torch-1.13), which took square roots with a
+ * correctly rounded sqrt: with FMA the native kernels equal torch bit for bit, the evidence that
+ * their arithmetic is torch's operation for operation (torch 2.13 left it unchanged; its MKL sqrt
+ * is not correctly rounded, see test/golden-torch213.test.ts). Plus NAdam and RAdam options that
+ * no recording covers, against independent scalar transcriptions of torch 2.13's loops.
+ */
 import { describe, expect, it } from 'vitest';
-import { Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop, SGD, param } from '../src/optim/index.js';
+import { Adagrad, NAdam, RAdam, RMSprop, param } from '../src/optim/index.js';
 import type { Optimizer, GroupBase, Param } from '../src/optim/index.js';
 import type { FloatArray } from '../src/backend/types.js';
 import { backendRows, useBackend } from './helpers/backends.js';
 import {
-  FIRST_ORDER_IDS,
+  TORCH113_IDS,
   camelOptions,
   camelState,
   fillGrad,
@@ -17,7 +24,7 @@ import type { FirstOrderGolden } from './helpers/golden.js';
 
 type AnyOptimizer = Optimizer<GroupBase>;
 
-const CLASSES = { SGD, Adagrad, RMSprop, Adam, AdamW } as const;
+const CLASSES = { Adagrad, RMSprop } as const;
 
 function setup(gold: FirstOrderGolden): { p: Param; opt: AnyOptimizer } {
   const data = gold.dtype === 'float32' ? Float32Array.from(gold.problem.w0) : Float64Array.from(gold.problem.w0);
@@ -65,15 +72,15 @@ describe.each(backendRows)('golden torch trajectories, %s backend', (_name, back
   useBackend(backend);
   const fma = backend.name === 'native' && backend.info().fma;
 
-  it.each(FIRST_ORDER_IDS)('%s: open loop (recorded gradients) within tolerance', (id) => {
-    openLoop(loadGolden(id), (p, opt, gold, t) => {
+  it.each(TORCH113_IDS)('%s: open loop (recorded gradients) within tolerance', (id) => {
+    openLoop(loadGolden(id, 'torch-1.13'), (p, opt, gold, t) => {
       expect(maxAbsDiff(p.data, gold.trajectory[t - 1]), `${id} step ${t}`).toBeLessThanOrEqual(tolerance(gold));
       expectState(opt, gold, t, false);
     });
   });
 
-  it.each(FIRST_ORDER_IDS)('%s: closed loop (own gradients) within tolerance', (id) => {
-    const gold = loadGolden(id);
+  it.each(TORCH113_IDS)('%s: closed loop (own gradients) within tolerance', (id) => {
+    const gold = loadGolden(id, 'torch-1.13');
     const { p, opt } = setup(gold);
     for (let t = 1; t <= gold.trajectory.length; t++) {
       fillGrad(gold.problem, p.data, p.grad);
@@ -85,8 +92,8 @@ describe.each(backendRows)('golden torch trajectories, %s backend', (_name, back
 
   // Registered only where it applies: the native kernels reproduce ATen's fused multiply-adds.
   if (fma) {
-    it.each(FIRST_ORDER_IDS)('%s: open loop matches torch bit for bit (FMA kernels)', (id) => {
-      openLoop(loadGolden(id), (p, opt, gold, t) => {
+    it.each(TORCH113_IDS)('%s: open loop matches torch bit for bit (FMA kernels)', (id) => {
+      openLoop(loadGolden(id, 'torch-1.13'), (p, opt, gold, t) => {
         expect(Array.from(p.data), `${id} step ${t}`).toEqual(gold.trajectory[t - 1]);
         expectState(opt, gold, t, true);
       });
@@ -94,8 +101,9 @@ describe.each(backendRows)('golden torch trajectories, %s backend', (_name, back
   }
 });
 
-// NAdam and RAdam have no torch golden file; they are checked against scalar transcriptions of
-// torch 2.x's single-tensor loops, written independently of src/ (Math.pow, no folded scalars).
+// NAdam and RAdam options the torch 2.13 recordings do not cover (test/golden-torch213.test.ts) are
+// checked against scalar transcriptions of torch 2.13's single-tensor loops, written independently
+// of src/ (Math.pow, no folded scalars).
 
 interface ScalarOptions {
   lr: number;
@@ -108,12 +116,12 @@ interface ScalarOptions {
 }
 
 /**
- * torch/optim/nadam.py, _single_tensor_nadam (torch 2.1), one element:
+ * torch/optim/nadam.py, _single_tensor_nadam (torch 2.13), one element:
  *   step += 1; bias_correction2 = 1 - beta2 ** step
  *   if weight_decay: decoupled ? param *= 1 - lr*wd : grad = grad + wd*param
  *   mu = beta1 * (1 - 0.5 * 0.96 ** (step * momentum_decay))
  *   mu_next = beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
- *   mu_product *= mu
+ *   mu_product *= mu                        (a float32 0-d tensor: multiplied in float32)
  *   exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq = beta2*exp_avg_sq + (1-beta2)*grad*grad
  *   denom = sqrt(exp_avg_sq / bias_correction2) + eps
  *   param += (-lr * (1 - mu) / (1 - mu_product)) * grad / denom
@@ -145,7 +153,7 @@ function nadamScalar(o: ScalarOptions & { momentumDecay: number }) {
     const bc2 = 1 - o.beta2 ** step;
     const mu = o.beta1 * (1 - 0.5 * 0.96 ** (step * o.momentumDecay));
     const muNext = o.beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * o.momentumDecay));
-    muProduct *= mu;
+    muProduct = Math.fround(muProduct * Math.fround(mu)); // a float32 0-d tensor in torch 2.13
     for (let i = 0; i < n; i++) {
       const g = decayAndMoments(o, p, grad, m, v, i);
       const denom = Math.sqrt(v[i] / bc2) + o.eps;
@@ -156,7 +164,7 @@ function nadamScalar(o: ScalarOptions & { momentumDecay: number }) {
 }
 
 /**
- * torch/optim/radam.py, _single_tensor_radam (torch 2.1), one element:
+ * torch/optim/radam.py, _single_tensor_radam (torch 2.13), one element:
  *   step += 1; (weight decay as NAdam)
  *   exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq = beta2*exp_avg_sq + (1-beta2)*grad*grad
  *   bias_correction1 = 1 - beta1 ** step; bias_correction2 = 1 - beta2 ** step
@@ -234,7 +242,7 @@ function compareWithScalar(opt: AnyOptimizer, p: Param<Float64Array>, scalarStep
   return worst;
 }
 
-describe.each(backendRows)('NAdam and RAdam against torch 2.x formulas, %s backend', (_name, backend) => {
+describe.each(backendRows)('NAdam and RAdam against torch 2.13 formulas, %s backend', (_name, backend) => {
   useBackend(backend);
 
   it.each(NADAM_CASES)('NAdam $name: 50 steps match the scalar formula', ({ options }) => {

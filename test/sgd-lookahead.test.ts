@@ -7,7 +7,7 @@ import { readGolden } from './helpers/golden.js';
 const golden = readGolden<{
   problem: { a: number[]; c: number[]; w0: number[] };
   trajectory: number[][];
-}>('torch-1.13/sgd_nesterov.json');
+}>('torch-2.13/sgd_nesterov.json');
 
 describe.each(backendRows)('SGD lookahead (Sutskever) form (%s)', (_name, backend) => {
   useBackend(backend);

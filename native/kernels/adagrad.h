@@ -1,4 +1,4 @@
-// Adagrad (torch.optim.Adagrad, torch 1.13). State: [sum].
+// Adagrad (torch.optim.Adagrad, torch 1.13 and 2.13: the same arithmetic). State: [sum].
 //   g = sign·g;  WD: g = fma(wd, p, g);  sum = fma(g, g, sum)
 //   p = p + (−clr·g) / (√sum + ε),  clr = γ / (1 + (t−1)·η)
 struct adagrad : unconditional_state {

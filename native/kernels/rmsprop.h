@@ -1,7 +1,7 @@
-// RMSprop (torch.optim.RMSprop, torch 1.13). State: [squareAvg, gradAvg (CENTERED),
+// RMSprop (torch.optim.RMSprop, torch 2.13 single-tensor path). State: [squareAvg, gradAvg (CENTERED),
 // momentumBuffer (MOMENTUM)].
 //   g = sign·g;  WD: g = fma(wd, p, g);  v = fma((1−α)·g, g, α·v)
-//   CENTERED: ḡ = fma(1−α, g, α·ḡ), x = fma(−ḡ, ḡ, v); else x = v
+//   CENTERED: ḡ = lerp(ḡ, g, 1−α) (fused: fma(1−α, g−ḡ, ḡ)), x = fma(−ḡ, ḡ, v); else x = v
 //   a = √x + ε  (EPS_INSIDE: a = √(x + ε))
 //   MOMENTUM: b = μ·b + g/a, p = fma(−γ, b, p); else p = p + (−γ·g)/a
 struct rmsprop {
@@ -19,13 +19,14 @@ struct rmsprop {
     const decay<S, OPTIM_ON(WD), false, T> decayed(s);
     const T alpha = T(s[S::ALPHA]), oma = T(s[S::ONE_MINUS_ALPHA]), eps = T(s[S::EPS]);
     const T mom = T(s[S::MOMENTUM]), neg_lr = T(s[S::NEG_LR]);
+    const bool small = oma < T(0.5) && oma > T(-0.5);
     for (size_t i = 0; i < n; i++) {
       const T gi = decayed(p[i], g[i]);
       const T v = second_moment(sq[i], gi, alpha, oma);
       sq[i] = v;
       T x = v;
       if (CENTERED) {
-        const T a = madd(oma, gi, ga[i] * alpha);
+        const T a = lerp_fused(ga[i], gi, oma, small);
         ga[i] = a;
         x = madd(-a, a, v);
       }

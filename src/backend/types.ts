@@ -15,7 +15,7 @@ import type { AnyKernel } from './kernel.js';
  * a Float64Array laid out by the kernel's descriptor (src/backend/kernel.ts); float32 kernels round each scalar to
  * float32 once, as torch does for float32 tensors. `flags` is a bitmask of the kernel's options.
  *
- * The native backend reproduces torch 1.13's CPU arithmetic, including where ATen fuses a
+ * The native backend reproduces torch 2.13's CPU arithmetic (single-tensor path), including where ATen fuses a
  * multiply-add (`add(alpha)` = fma(alpha, y, x); `addcmul(value)` = fma(value*t1, t2, x)),
  * when the CPU has FMA. The reference backend rounds every operation separately (JavaScript
  * has no fma) and computes float32 tensors in float64, rounding once on store.

@@ -48,7 +48,7 @@ const SPEC: OptimizerSpec<AdagradGroup> = {
 };
 
 /**
- * Adagrad, as torch.optim.Adagrad (torch 1.13).
+ * Adagrad, as torch.optim.Adagrad (torch 2.13; its arithmetic is unchanged since 1.13).
  *
  * ```
  * g_t = ∇f(θ_{t-1})                      (−∇f when maximize)

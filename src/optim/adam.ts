@@ -4,7 +4,7 @@ import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInpu
 import { PowerSequence } from './powi.js';
 import { ADAM_FAMILY_DEFAULTS } from './options.js';
 import type { AdamFamilyOptions } from './options.js';
-import { decayedGrad, secondMoment } from './prelude.js';
+import { decayedGrad, lerp, secondMoment } from './prelude.js';
 
 export interface AdamOptions extends AdamFamilyOptions {
   amsgrad?: boolean;
@@ -24,21 +24,21 @@ export interface AdamSpec extends OptimizerSpec<AdamGroup> {
  *
  * ```
  * decoupled: p = p·decayMul;  g = sign·g;  wd: g = fma(wd, p, g)
- * m = fma(1−β1, g, β1·m);  v = fma((1−β2)·g, g, β2·v);  amsgrad: v̂ = max(v̂, v), use v̂
+ * m = lerp(m, g, 1−β1);  v = fma((1−β2)·g, g, β2·v);  amsgrad: v̂ = max(v̂, v), use v̂
  * p = p + (negStepSize·m) / (√v / bc2Sqrt + ε)
  * ```
  */
 export const ADAM_KERNEL = defineKernel({
   name: 'adam',
-  scalars: ['wd', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'negStepSize', 'bc2Sqrt', 'eps', 'sign', 'decayMul'],
+  scalars: ['wd', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'negStepSize', 'bc2Sqrt', 'eps', 'sign', 'decayMul'],
   flags: ['wd', 'amsgrad', 'decoupled'],
   state: [{ name: 'expAvg' }, { name: 'expAvgSq' }, { name: 'maxExpAvgSq', when: 'amsgrad' }],
   reference(p, g, [m, v, vmaxBuf], s, on) {
-    const { wd, sign, decayMul, beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt, eps } = s;
+    const { wd, sign, decayMul, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt, eps } = s;
     const vmax = on.amsgrad ? vmaxBuf : v;
     for (let i = 0; i < p.length; i++) {
       const gi = decayedGrad(p, g, i, sign, wd, decayMul, on.wd, on.decoupled);
-      m[i] = oneMinusBeta1 * gi + m[i] * beta1;
+      m[i] = lerp(m[i], gi, oneMinusBeta1);
       v[i] = secondMoment(v[i], gi, beta2, oneMinusBeta2);
       if (on.amsgrad) vmax[i] = Math.max(vmax[i], v[i]);
       const denom = Math.sqrt(vmax[i]) / bc2Sqrt + eps;
@@ -59,12 +59,12 @@ export const ADAM_SPEC: AdamSpec = {
 
 
 /**
- * Adam, as torch.optim.Adam (torch 1.13).
+ * Adam, as torch.optim.Adam (torch 2.13's single-tensor path, operation for operation).
  *
  * ```
  * g_t = ∇f(θ_{t-1})                          (−∇f when maximize)
  * g_t = g_t + λ θ_{t-1}                      if weightDecay λ ≠ 0 (L2, coupled)
- * m_t = β1 m_{t-1} + (1 − β1) g_t
+ * m_t = m_{t-1} + (1 − β1)(g_t − m_{t-1})   (= β1 m_{t-1} + (1 − β1) g_t, as torch 2.x's lerp)
  * v_t = β2 v_{t-1} + (1 − β2) g_t²
  * if amsgrad:  v_t ← v̂_t = max(v̂_{t-1}, v_t)
  * θ_t = θ_{t-1} − γ/(1 − β1^t) · m_t / (√v_t / √(1 − β2^t) + ε)

@@ -13,12 +13,12 @@ const ADAMW_SPEC: AdamSpec = {
 };
 
 /**
- * AdamW, as torch.optim.AdamW (torch 1.13): Adam with decoupled weight decay.
+ * AdamW, as torch.optim.AdamW (torch 2.13): Adam with decoupled weight decay.
  *
  * ```
  * θ_{t-1} ← θ_{t-1} (1 − γλ)                 (weightDecay λ, applied before the update)
  * g_t = ∇f(θ_{t-1})                          (−∇f when maximize)
- * m_t = β1 m_{t-1} + (1 − β1) g_t
+ * m_t = m_{t-1} + (1 − β1)(g_t − m_{t-1})   (= β1 m_{t-1} + (1 − β1) g_t, as torch 2.x's lerp)
  * v_t = β2 v_{t-1} + (1 − β2) g_t²
  * if amsgrad:  v_t ← v̂_t = max(v̂_{t-1}, v_t)
  * θ_t = θ_{t-1} − γ/(1 − β1^t) · m_t / (√v_t / √(1 − β2^t) + ε)

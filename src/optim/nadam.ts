@@ -51,14 +51,14 @@ const SPEC: OptimizerSpec<NAdamGroup> = {
 
 
 /**
- * NAdam, as torch.optim.NAdam (torch 2.x).
+ * NAdam, as torch.optim.NAdam (torch 2.13's single-tensor path).
  *
  * ```
  * θ_{t-1} ← θ_{t-1} (1 − γλ)                 if decoupledWeightDecay (NAdamW)
  * g_t = ∇f(θ_{t-1})                          (−∇f when maximize)
  * g_t = g_t + λ θ_{t-1}                      if weightDecay λ ≠ 0 and not decoupled
  * μ_t = β1 (1 − ½ · 0.96^(t ψ))              (ψ = momentumDecay)
- * m_t = β1 m_{t-1} + (1 − β1) g_t
+ * m_t = m_{t-1} + (1 − β1)(g_t − m_{t-1})   (= β1 m_{t-1} + (1 − β1) g_t, as torch 2.x's lerp)
  * v_t = β2 v_{t-1} + (1 − β2) g_t²
  * d_t = √(v_t / (1 − β2^t)) + ε
  * θ_t = θ_{t-1} − γ (1 − μ_t)/(1 − Π_{i≤t} μ_i) · g_t/d_t − γ μ_{t+1}/(1 − Π_{i≤t+1} μ_i) · m_t/d_t
@@ -69,9 +69,9 @@ const SPEC: OptimizerSpec<NAdamGroup> = {
  * `muProduct` (Π μ_i), `expAvg`, `expAvgSq`.
  *
  * Against the lecture-book form (Dozat 2016): the same momentum schedule (ψ = 1/250) and
- * Nesterov-style look-ahead; ε is added outside the square root. torch keeps `muProduct` in a
- * float32 tensor by default; here it is a float64 number, so coefficients may differ from
- * torch's in the 8th digit. `0.96^(tψ)` uses `Math.pow`, which may differ from C's `pow` by an ulp.
+ * Nesterov-style look-ahead; ε is added outside the square root. As torch 2.13 (which keeps
+ * it in a float32 0-d tensor), `muProduct` is rounded to float32 after each multiply; the
+ * coefficients are computed in float64 from it. `0.96^(tψ)` uses `Math.pow`.
  */
 export class NAdam extends Optimizer<NAdamGroup> {
   private nextMuProduct = 1;
@@ -97,7 +97,8 @@ export class NAdam extends Optimizer<NAdamGroup> {
     const bc2 = 1 - this.beta2Pow.pow(beta2, step);
     const mu = beta1 * (1 - 0.5 * Math.pow(0.96, step * momentumDecay));
     const muNext = beta1 * (1 - 0.5 * Math.pow(0.96, (step + 1) * momentumDecay));
-    const muProduct = (state.muProduct as number) * mu;
+    // torch keeps mu_product as a float32 0-d tensor: mu_product *= mu multiplies in float32.
+    const muProduct = Math.fround((state.muProduct as number) * Math.fround(mu));
     const muProductNext = muProduct * muNext;
     out[K.slot.bc2] = bc2;
     out[K.slot.coefGrad] = (-lr * (1 - mu)) / (1 - muProduct);

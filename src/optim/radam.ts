@@ -49,13 +49,13 @@ const SPEC: OptimizerSpec<RAdamGroup> = {
 
 
 /**
- * RAdam, as torch.optim.RAdam (torch 2.x).
+ * RAdam, as torch.optim.RAdam (torch 2.13's single-tensor path).
  *
  * ```
  * θ_{t-1} ← θ_{t-1} (1 − γλ)                 if decoupledWeightDecay
  * g_t = ∇f(θ_{t-1})                          (−∇f when maximize)
  * g_t = g_t + λ θ_{t-1}                      if weightDecay λ ≠ 0 and not decoupled
- * m_t = β1 m_{t-1} + (1 − β1) g_t,   m̂_t = m_t / (1 − β1^t)
+ * m_t = m_{t-1} + (1 − β1)(g_t − m_{t-1}),   m̂_t = m_t / (1 − β1^t)
  * v_t = β2 v_{t-1} + (1 − β2) g_t²
  * ρ_∞ = 2/(1 − β2) − 1,   ρ_t = ρ_∞ − 2 t β2^t / (1 − β2^t)
  * if ρ_t > 5:  r_t = √((ρ_t − 4)(ρ_t − 2) ρ_∞ / ((ρ_∞ − 4)(ρ_∞ − 2) ρ_t)),

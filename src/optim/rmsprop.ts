@@ -1,7 +1,7 @@
 import { defineKernel } from '../backend/kernel.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, OptimizerOptions, ParamsInput } from './optimizer.js';
-import { decayedGrad, secondMoment } from './prelude.js';
+import { decayedGrad, lerp, secondMoment } from './prelude.js';
 
 export interface RMSpropOptions {
   lr?: number;
@@ -22,7 +22,7 @@ export interface RMSpropGroup extends GroupBase, Required<RMSpropOptions> {}
  *
  * ```
  * g = sign·g;  wd: g = fma(wd, p, g);  v = fma((1−α)·g, g, α·v)
- * centered: ḡ = fma(1−α, g, α·ḡ), x = fma(−ḡ, ḡ, v); else x = v
+ * centered: ḡ = lerp(ḡ, g, 1−α), x = fma(−ḡ, ḡ, v); else x = v
  * a = √x + ε  (epsInside: √(x + ε))
  * momentum: b = μ·b + g/a, p = fma(negLr, b, p); else p = p + (negLr·g)/a
  * ```
@@ -43,7 +43,7 @@ export const RMSPROP_KERNEL = defineKernel({
       sq[i] = secondMoment(sq[i], gi, alpha, oneMinusAlpha);
       let x = sq[i];
       if (on.centered) {
-        ga[i] = oneMinusAlpha * gi + ga[i] * alpha;
+        ga[i] = lerp(ga[i], gi, oneMinusAlpha);
         const gav = ga[i];
         x = -gav * gav + x;
       }
@@ -79,13 +79,13 @@ const SPEC: OptimizerSpec<RMSpropGroup> = {
 // Indexed by flags & (CENTERED | MOMENTUM): the kernel's buffer order for each combination.
 
 /**
- * RMSprop, as torch.optim.RMSprop (torch 1.13).
+ * RMSprop, as torch.optim.RMSprop (torch 2.13's single-tensor path).
  *
  * ```
  * g_t = ∇f(θ_{t-1})                          (−∇f when maximize)
  * g_t = g_t + λ θ_{t-1}                      if weightDecay λ ≠ 0
  * v_t = α v_{t-1} + (1 − α) g_t²
- * if centered:  ḡ_t = α ḡ_{t-1} + (1 − α) g_t,   ṽ_t = v_t − ḡ_t²   else  ṽ_t = v_t
+ * if centered:  ḡ_t = ḡ_{t-1} + (1 − α)(g_t − ḡ_{t-1}),   ṽ_t = v_t − ḡ_t²   else  ṽ_t = v_t
  * if momentum μ > 0:  b_t = μ b_{t-1} + g_t / (√ṽ_t + ε),   θ_t = θ_{t-1} − γ b_t
  * else                θ_t = θ_{t-1} − γ g_t / (√ṽ_t + ε)
  * ```

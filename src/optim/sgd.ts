@@ -102,7 +102,7 @@ const SPEC: OptimizerSpec<SGDGroup> = {
 };
 
 /**
- * Stochastic gradient descent with optional momentum, as torch.optim.SGD (torch 1.13).
+ * Stochastic gradient descent with optional momentum, as torch.optim.SGD (torch 2.13; unchanged since 1.13).
  *
  * ```
  * g_t = ∇f(θ_{t-1})                    (−∇f when maximize)
