@@ -25,6 +25,9 @@ const CONFIGS = [
   ['adadelta', optim.Adadelta, {}],
   ['rprop', optim.Rprop, {}],
   ['asgd averaging', optim.ASGD, { t0: 0 }],
+  ['lion', optim.Lion, {}],
+  ['adabelief', optim.AdaBelief, {}],
+  ['yogi', optim.Yogi, {}],
 ];
 
 /** The kernel calls `fn` makes through the backend in use (src/backend/trace.ts). */

@@ -12,7 +12,7 @@ import { referenceBackend } from '../src/backend/reference.js';
 import { CHECK_FINITE, CHECK_ONLY } from '../src/backend/types.js';
 import type { Backend, FloatArray } from '../src/backend/types.js';
 import { NonFiniteError, OptimRangeError, OptimTypeError } from '../src/errors.js';
-import { Adadelta, Adagrad, ASGD, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, Rprop, SGD as SGDOpt, param } from '../src/optim/index.js';
+import { AdaBelief, Adadelta, Adagrad, ASGD, Adam, Adamax, AdamW, Lion, NAdam, RAdam, RMSprop, Rprop, SGD as SGDOpt, Yogi, param } from '../src/optim/index.js';
 import type { Optimizer, Param, StateDict } from '../src/optim/index.js';
 import { LBFGS } from '../src/optim/lbfgs.js';
 import { Newton } from '../src/optim/newton.js';
@@ -171,6 +171,9 @@ const OPTIMIZERS: Array<[string, Make]> = [
   ['Adadelta', (p, nf) => new Adadelta(p, { lr: 0.5, weightDecay: 0.01, nonFinite: nf }) as never],
   ['Rprop', (p, nf) => new Rprop(p, { lr: 0.01, nonFinite: nf }) as never],
   ['ASGD averaging', (p, nf) => new ASGD(p, { lr: 0.01, t0: 0, weightDecay: 0.01, nonFinite: nf }) as never],
+  ['Lion', (p, nf) => new Lion(p, { lr: 0.01, weightDecay: 0.01, nonFinite: nf }) as never],
+  ['AdaBelief nesterov', (p, nf) => new AdaBelief(p, { lr: 0.01, nesterov: true, nonFinite: nf }) as never],
+  ['Yogi', (p, nf) => new Yogi(p, { lr: 0.01, nonFinite: nf }) as never],
 ];
 
 it('the policy table covers every optimizer class src/optim exports', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Adadelta, Adagrad, ASGD, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, Rprop, SGD, param } from '../src/optim/index.js';
+import { AdaBelief, Adadelta, Adagrad, ASGD, Adam, Adamax, AdamW, Lion, NAdam, RAdam, RMSprop, Rprop, SGD, Yogi, param } from '../src/optim/index.js';
 import type { GroupBase, Optimizer, Param } from '../src/optim/index.js';
 import { OptimRangeError, OptimTypeError } from '../src/errors.js';
 import type { FloatArray } from '../src/backend/types.js';
@@ -23,12 +23,17 @@ const ALL: Array<[string, Ctor, object]> = [
   ['Adadelta', Adadelta as unknown as Ctor, {}],
   ['Rprop', Rprop as unknown as Ctor, {}],
   ['ASGD', ASGD as unknown as Ctor, { t0: 1 }],
+  ['Lion', Lion as unknown as Ctor, {}],
+  ['AdaBelief', AdaBelief as unknown as Ctor, { nesterov: true }],
+  ['Yogi', Yogi as unknown as Ctor, {}],
 ];
 
 const BETAS = new Set(['Adam', 'AdamW', 'NAdam', 'RAdam', 'Adamax']);
-/** The optimizers without weight decay or eps (torch's Rprop has neither). */
-const NO_DECAY = new Set(['Rprop']);
-const NO_EPS = new Set(['SGD', 'Rprop', 'ASGD']);
+/** The optimizers without weight decay or eps (torch's Rprop has neither; optax's AdaBelief and Yogi have no weight decay). */
+const NO_DECAY = new Set(['Rprop', 'AdaBelief', 'Yogi']);
+const NO_EPS = new Set(['SGD', 'Rprop', 'ASGD', 'Lion']);
+/** optax's decay rates, each in [0, 1]. */
+const B1B2 = new Set(['Lion', 'AdaBelief', 'Yogi']);
 
 it('the table covers every optimizer class src/optim exports', () => {
   expect(ALL.map(([, C]) => C)).toEqual(expect.arrayContaining(OPTIMIZER_CLASSES.map(([, C]) => C)));
@@ -125,6 +130,9 @@ describe('constructor validation', () => {
       cases.push([{ lrDecay: -1 }, /Invalid lr_decay value: -1/], [{ initialAccumulatorValue: -1 }, /Invalid initial_accumulator_value value: -1/]);
     }
     if (name === 'NAdam') cases.push([{ momentumDecay: -1 }, /Invalid momentum_decay value: -1/]);
+    if (B1B2.has(name)) cases.push([{ b1: 1.5 }, /options\.b1 must be in \[0, 1\]/], [{ b2: -0.1 }, /options\.b2 must be in \[0, 1\]/], [{ b1: NaN }, /b1/]);
+    if (name === 'Yogi') cases.push([{ initialAccumulatorValue: -1 }, /initialAccumulatorValue/], [{ epsRoot: -1 }, /epsRoot/]);
+    if (name === 'AdaBelief') cases.push([{ epsRoot: -1 }, /epsRoot/]);
     for (const [options, message] of cases) {
       expect(() => new ctor([p()], { lr: 0.1, ...options })).toThrow(OptimRangeError);
       expect(() => new ctor([p()], { lr: 0.1, ...options })).toThrow(message);
@@ -139,9 +147,15 @@ describe('constructor validation', () => {
     expect(() => new ctor([p()], { betas: 0.9 })).toThrow(/betas must be an array of two numbers/);
   });
 
-  it.each(ALL)('%s: refuses a boolean option given as a number', (_n, ctor) => {
-    expect(() => new ctor([p()], { lr: 0.1, maximize: 1 })).toThrow(OptimTypeError);
-    expect(() => new ctor([p()], { lr: 0.1, maximize: 1 })).toThrow(/options\.maximize must be a boolean, got number/);
+  it.each(ALL)('%s: refuses a boolean option given as a number', (name, ctor) => {
+    if (B1B2.has(name)) {
+      // optax's algorithms have no maximize: the key is unknown.
+      expect(() => new ctor([p()], { lr: 0.1, maximize: true })).toThrow(/unknown option "maximize"/);
+      if (name !== 'AdaBelief') return;
+    }
+    const key = name === 'AdaBelief' ? 'nesterov' : 'maximize';
+    expect(() => new ctor([p()], { lr: 0.1, [key]: 1 })).toThrow(OptimTypeError);
+    expect(() => new ctor([p()], { lr: 0.1, [key]: 1 })).toThrow(new RegExp(`options\\.${key} must be a boolean, got number`));
   });
 
   it('SGD: lr is required; nesterov needs momentum and no dampening; emaMomentum needs momentum', () => {
@@ -166,8 +180,11 @@ describe.each(backendRows)('step() refusals change nothing, %s backend', (_name,
       ['lr', -1, OptimRangeError, /Invalid learning rate: -1/],
       ['lr', Infinity, OptimRangeError, /Invalid learning rate: Infinity/],
       ['lr', undefined, OptimTypeError, /paramGroups\[1\]\.lr/],
-      ['maximize', 'yes', OptimTypeError, /paramGroups\[1\]\.maximize must be a boolean/],
     ];
+    // optax's algorithms have no maximize.
+    if (!B1B2.has(name)) cases.push(['maximize', 'yes', OptimTypeError, /paramGroups\[1\]\.maximize must be a boolean/]);
+    if (B1B2.has(name)) cases.push(['b2', 1.01, OptimRangeError, /paramGroups\[1\]\.b2 must be in \[0, 1\]/]);
+    if (name === 'AdaBelief') cases.push(['nesterov', 1, OptimTypeError, /paramGroups\[1\]\.nesterov must be a boolean/]);
     if (!NO_DECAY.has(name)) cases.push(['weightDecay', -1, OptimRangeError, /Invalid weight_decay value: -1 \(paramGroups\[1\]\.weightDecay/]);
     if (name === 'Rprop') cases.push(['etas', [0.5, 0.9], OptimRangeError, /Invalid eta values: 0\.5, 0\.9 \(paramGroups\[1\]\.etas/]);
     if (name === 'Adadelta') cases.push(['rho', 2, OptimRangeError, /Invalid rho value: 2 \(paramGroups\[1\]\.rho/]);

@@ -5,6 +5,8 @@ import { FlatParams } from './flat.js';
 import { checkNonFinitePolicy } from './optimizer.js';
 import type { LoadReport, NonFinitePolicy } from './optimizer.js';
 import { Transaction } from './transaction.js';
+import { StepHooks } from './hooks.js';
+import type { HookHandle, StepPostHook, StepPreHook } from './hooks.js';
 import { describe, isPlainObject, show } from '../validate.js';
 
 /**
@@ -56,6 +58,8 @@ export interface ClosureSpec<H> {
  *   snapshot.
  * - `stateDict()` / `loadStateDict()`: `{ state, paramGroups: [{ ...hyperparameters, params }],
  *   skippedSteps }`; loading checks every entry, hyperparameter and name first, then applies all.
+ * - Step hooks (`registerStepPreHook`, `registerStepPostHook`; src/optim/hooks.ts) run around
+ *   `transact`, so around every subclass's step.
  */
 export abstract class ClosureOptimizer<H extends object, S extends object> {
   readonly paramGroups: [H & { params: Param[] }];
@@ -68,11 +72,14 @@ export abstract class ClosureOptimizer<H extends object, S extends object> {
   private readonly spec: ClosureSpec<H>;
   private readonly hyperKeys: readonly string[];
   private skipped = 0;
+  /** The step hooks (src/optim/hooks.ts). */
+  private readonly hooks: StepHooks;
 
   protected constructor(params: Param[], options: unknown, spec: ClosureSpec<H>) {
     const name = spec.name;
     this.name = name;
     this.spec = spec;
+    this.hooks = new StepHooks(name, 1);
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new OptimTypeError(`${name}: options must be an object, got ${describe(options)}`);
     }
@@ -110,10 +117,32 @@ export abstract class ClosureOptimizer<H extends object, S extends object> {
   }
 
   /**
-   * The frame of every `step`: checks, then `body` in a transaction (see the class comment).
-   * `skipped` gives the return value of a step skipped for `e`.
+   * Registers `hook(optimizer, args)`, called before each step with its arguments (`[closure]`);
+   * it may return replacement arguments (`[otherClosure]`). See src/optim/hooks.ts for the rules.
    */
-  protected transact<R>(closure: unknown, body: () => R, skipped: (e: NonFiniteError) => R): R {
+  registerStepPreHook(hook: StepPreHook<this, [closure: unknown]>): HookHandle {
+    return this.hooks.register('pre', hook);
+  }
+
+  /**
+   * Registers `hook(optimizer, args)`, called after each step that completed (not after a
+   * refused or skipped one). See src/optim/hooks.ts.
+   */
+  registerStepPostHook(hook: StepPostHook<this, [closure: unknown]>): HookHandle {
+    return this.hooks.register('post', hook);
+  }
+
+  /**
+   * The frame of every `step`: the step hooks around checks, then `body` in a transaction (see
+   * the class comment). `body` gets the closure to run (a pre hook may have replaced the one
+   * given); `skipped` gives the return value of a step skipped for `e`.
+   */
+  protected transact<C, R>(closure: C, body: (closure: C) => R, skipped: (e: NonFiniteError) => R): R {
+    if (this.hooks.size === 0) return this.transactOnce(closure, body, skipped);
+    return this.hooks.run(this, [closure], (args: [C]) => this.transactOnce(args[0], body, skipped));
+  }
+
+  private transactOnce<C, R>(closure: C, body: (closure: C) => R, skipped: (e: NonFiniteError) => R): R {
     const name = this.name;
     if (typeof closure !== 'function') {
       throw new OptimTypeError(`${name}.step(closure): closure must be a function that fills grads and returns ${this.spec.returns}`);
@@ -125,7 +154,7 @@ export abstract class ClosureOptimizer<H extends object, S extends object> {
         for (const p of this.flat.params) tx.saveArray(p.data);
         tx.saveEntries(this.state);
         for (const v of Object.values(this.state)) if (Array.isArray(v)) tx.saveArray(v); // lists: edited in place
-        return body();
+        return body(closure);
       });
     } catch (e) {
       if (!(e instanceof NonFiniteError) || this.nonFinite !== 'skip') throw e;

@@ -136,9 +136,9 @@ export class LBFGS extends ClosureOptimizer<LBFGSHyper, LBFGSState> {
   step(closure: LossClosure): number {
     return this.transact(
       closure,
-      () => {
+      (c) => {
         this.startLoss = Number.NaN;
-        return this.run(closure, this.nonFinite !== 'ignore');
+        return this.run(c, this.nonFinite !== 'ignore');
       },
       (e) => (Number.isNaN(this.startLoss) && e.index === -1 ? e.value : this.startLoss),
     );

@@ -187,7 +187,7 @@ export class Newton extends ClosureOptimizer<NewtonHyper, NewtonState> {
   step(closure: () => NewtonEvaluation): NewtonStepInfo {
     return this.transact(
       closure,
-      () => this.stepFrom(this.evaluate(closure), closure).info,
+      (c) => this.stepFrom(this.evaluate(c), c).info,
       (e) => ({
         loss: e.index === -1 ? e.value : Number.NaN, gradNorm: Number.NaN, lambda: 0, positiveDefinite: false,
         moved: false, t: 0, stepNorm: 0, evaluations: 1, skipped: true,

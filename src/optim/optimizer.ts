@@ -7,6 +7,8 @@ import type { Param } from '../param.js';
 import { checkKnownKeys, describe, isFloatArray, OPTIONS } from '../validate.js';
 import type { Where } from '../validate.js';
 import { Transaction } from './transaction.js';
+import { StepHooks } from './hooks.js';
+import type { HookHandle, StepPostHook, StepPreHook } from './hooks.js';
 import { fillOptionScalars, optionChecker, optionScalars } from './options.js';
 import type { OptionChecker, OptionScalars } from './options.js';
 
@@ -166,9 +168,12 @@ export abstract class Optimizer<G extends GroupBase> {
   /** Every buffer a saved state may hold, and those it must hold (the kernel's unconditional ones). */
   private readonly buffers: readonly string[];
   private readonly requiredBuffers: readonly string[];
+  /** The step hooks (src/optim/hooks.ts). */
+  private readonly hooks: StepHooks;
 
   protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>) {
     this.spec = spec;
+    this.hooks = new StepHooks(spec.name, 1);
     this.optionKeys = Object.keys(spec.defaults);
     this.checkOptions = optionChecker(spec.defaults, spec.signed, spec.unit);
     const kernels = [spec.kernel, ...(spec.alternates ?? [])];
@@ -240,9 +245,32 @@ export abstract class Optimizer<G extends GroupBase> {
    * and returns the loss) and returns its value. Refuses, changing nothing, when a group holds an
    * invalid hyperparameter or a parameter's data or grad is missing, of the wrong type or length.
    * A NaN or infinite gradient follows `nonFinite`: NonFiniteError or a skipped step, both with
-   * nothing changed, or (`'ignore'`) an update like any other.
+   * nothing changed, or (`'ignore'`) an update like any other. Step hooks run around it
+   * (`registerStepPreHook`, `registerStepPostHook`; src/optim/hooks.ts).
    */
   step<L = number>(closure?: () => L): L | undefined {
+    if (this.hooks.size === 0) return this.stepOnce(closure);
+    return this.hooks.run(this, closure === undefined ? [] : [closure], (args: [(() => L)?]) => this.stepOnce(args[0]));
+  }
+
+  /**
+   * Registers `hook(optimizer, args)`, called before each step with its arguments (`[]` or
+   * `[closure]`); it may return replacement arguments. See src/optim/hooks.ts for the rules.
+   */
+  registerStepPreHook(hook: StepPreHook<this, [closure?: () => unknown]>): HookHandle {
+    return this.hooks.register('pre', hook);
+  }
+
+  /**
+   * Registers `hook(optimizer, args)`, called after each step that updated (not after a refused
+   * or skipped one). See src/optim/hooks.ts.
+   */
+  registerStepPostHook(hook: StepPostHook<this, [closure?: () => unknown]>): HookHandle {
+    return this.hooks.register('post', hook);
+  }
+
+  /** `step` without the hooks. */
+  private stepOnce<L>(closure: (() => L) | undefined): L | undefined {
     if (closure !== undefined && typeof closure !== 'function') {
       throw new OptimTypeError(`${this.spec.name}.step(closure): closure must be a function, got ${describe(closure)}`);
     }

@@ -134,6 +134,12 @@ const OPTION_SCALARS: Readonly<Record<string, OptionScalar>> = {
   oneMinusBeta1: (g, o, i) => void (o[i] = 1 - beta(g, 0)),
   beta2: (g, o, i) => void (o[i] = beta(g, 1)),
   oneMinusBeta2: (g, o, i) => void (o[i] = 1 - beta(g, 1)),
+  // optax's names for the decay rates (Lion, AdaBelief, Yogi).
+  b1: (g, o, i) => void (o[i] = n(g.b1)),
+  oneMinusB1: (g, o, i) => void (o[i] = 1 - n(g.b1)),
+  b2: (g, o, i) => void (o[i] = n(g.b2)),
+  oneMinusB2: (g, o, i) => void (o[i] = 1 - n(g.b2)),
+  epsRoot: (g, o, i) => void (o[i] = n(g.epsRoot)),
 };
 
 /** A kernel's slots that OPTION_SCALARS fills, with their writers. */

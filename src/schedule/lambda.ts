@@ -4,12 +4,46 @@ import { FormulaScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
 import { checkOptimizer, perGroup } from './validate.js';
 
-/** A factor of the base lr as a function of the epoch. */
+/** A factor of the lr as a function of the epoch. */
 export type LrLambda = (epoch: number) => number;
 
 export interface LambdaLROptions extends SchedulerOptions {
   /** One function for every group, or one per group (required). */
   lrLambda: LrLambda | readonly LrLambda[];
+}
+
+/**
+ * The `lrLambda` option of LambdaLR and MultiplicativeLR: one function for every group or one
+ * per group, checked at construction; `at` calls group i's function, whose value must be a
+ * finite number >= 0 (otherwise it throws, before the scheduler writes anything).
+ */
+export class LrLambdas {
+  private readonly lambdas: LrLambda[];
+  /** Whether lrLambda was given per group, for messages. */
+  private readonly listed: boolean;
+
+  constructor(private readonly name: string, v: unknown, nGroups: number) {
+    const given = checkRequired(v, 'options.lrLambda', `${name}: `);
+    const lambdas = perGroup(given as LrLambda | LrLambda[], 'options.lrLambda', name, nGroups);
+    this.listed = Array.isArray(given);
+    lambdas.forEach((f: unknown, i) => {
+      if (typeof f !== 'function') {
+        throw new OptimTypeError(`${name}: options.lrLambda${this.listed ? `[${i}]` : ''} must be a function of the epoch, got ${describe(f)}`);
+      }
+    });
+    this.lambdas = lambdas;
+  }
+
+  /** Group i's factor at `epoch`. */
+  at(i: number, epoch: number): number {
+    const f: unknown = this.lambdas[i](epoch);
+    if (typeof f !== 'number' || !(f >= 0 && f < Infinity)) {
+      throw new OptimRangeError(
+        `${this.name}: lrLambda${this.listed ? `[${i}]` : ''}(${epoch}) returned ${typeof f === 'number' ? f : describe(f)}; it must return a finite number >= 0`,
+      );
+    }
+    return f;
+  }
 }
 
 /**
@@ -25,23 +59,13 @@ export interface LambdaLROptions extends SchedulerOptions {
  * of the state dict.
  */
 export class LambdaLR extends FormulaScheduler {
-  private readonly lambdas: LrLambda[];
-  /** Whether lrLambda was given per group, for messages. */
-  private readonly listed: boolean;
+  private readonly lambdas: LrLambdas;
 
   constructor(optimizer: SchedulableOptimizer, options: LambdaLROptions) {
     const o = checkOptions<LambdaLROptions>(options, ['lrLambda', 'lastEpoch'], 'LambdaLR(optimizer, options)');
-    const groups = checkOptimizer(optimizer, 'LambdaLR');
-    const lambdas = perGroup(checkRequired(o.lrLambda, 'options.lrLambda', 'LambdaLR: '), 'options.lrLambda', 'LambdaLR', groups.length);
-    lambdas.forEach((f: unknown, i) => {
-      if (typeof f !== 'function') {
-        const key = Array.isArray(o.lrLambda) ? `options.lrLambda[${i}]` : 'options.lrLambda';
-        throw new OptimTypeError(`LambdaLR: ${key} must be a function of the epoch, got ${describe(f)}`);
-      }
-    });
+    const lambdas = new LrLambdas('LambdaLR', o.lrLambda, checkOptimizer(optimizer, 'LambdaLR').length);
     super('LambdaLR', optimizer, { lastEpoch: o.lastEpoch });
     this.lambdas = lambdas;
-    this.listed = Array.isArray(o.lrLambda);
     this.start();
   }
 
@@ -50,14 +74,6 @@ export class LambdaLR extends FormulaScheduler {
   }
 
   protected closedForm(epoch: number): number[] {
-    return this.baseLrs.map((lr, i) => {
-      const f: unknown = this.lambdas[i](epoch);
-      if (typeof f !== 'number' || !(f >= 0 && f < Infinity)) {
-        throw new OptimRangeError(
-          `LambdaLR: lrLambda${this.listed ? `[${i}]` : ''}(${epoch}) returned ${typeof f === 'number' ? f : describe(f)}; it must return a finite number >= 0`,
-        );
-      }
-      return lr * f;
-    });
+    return this.baseLrs.map((lr, i) => lr * this.lambdas.at(i, epoch));
   }
 }

@@ -1,5 +1,6 @@
 import { OptimStateError, OptimTypeError } from '../errors.js';
 import { checkChoice, checkInRange, checkInteger, checkNonNegative, checkOptions, describe } from '../validate.js';
+import { nonNegative, perGroupList } from './options.js';
 import type { SchedulableOptimizer } from './scheduler.js';
 import { checkGroupCount, checkOptimizer, checkSavedInteger, checkSavedKind, checkSavedLrs, perGroup } from './validate.js';
 
@@ -76,13 +77,7 @@ export class ReduceLROnPlateau {
     this.threshold = checkNonNegative(o.threshold ?? 1e-4, 'threshold', at);
     this.thresholdMode = checkChoice(o.thresholdMode ?? 'rel', 'thresholdMode', at, ['rel', 'abs'] as const);
     this.cooldown = checkInteger(o.cooldown ?? 0, 'cooldown', at, 0);
-    const minLr: unknown = o.minLr ?? 0;
-    if (typeof minLr !== 'number' && !Array.isArray(minLr)) {
-      throw new OptimTypeError(`${name}: options.minLr must be a number or an array of numbers (one per group), got ${describe(minLr)}`);
-    }
-    this.minLrs = perGroup(minLr as number | number[], 'options.minLr', name, groups.length).map((v, i) =>
-      checkNonNegative(v, Array.isArray(minLr) ? `minLr[${i}]` : 'minLr', at),
-    );
+    this.minLrs = perGroup(perGroupList(nonNegative(), 0)(o.minLr, 'minLr', at), 'options.minLr', name, groups.length);
     this.eps = checkNonNegative(o.eps ?? 1e-8, 'eps', at);
     this.optimizer = optimizer;
     this.bestValue = this.worst();

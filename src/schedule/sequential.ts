@@ -1,5 +1,7 @@
-import { OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
+import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { checkInteger, checkOptions, checkRequired, describe } from '../validate.js';
+import { ChainedScheduler } from './chained.js';
+import { CompositeScheduler, checkSchedulers } from './composite.js';
 import { LRScheduler } from './scheduler.js';
 import type { SchedulableOptimizer, SchedulerOptions } from './scheduler.js';
 
@@ -28,27 +30,20 @@ export interface SequentialLROptions extends SchedulerOptions {
  *   const decay = new CosineAnnealingLR(opt, { tMax: 95 });
  *   const sched = new SequentialLR(opt, { schedulers: [warmup, decay], milestones: [5] });
  */
-export class SequentialLR extends LRScheduler {
-  readonly schedulers: readonly LRScheduler[];
+export class SequentialLR extends CompositeScheduler {
   readonly milestones: readonly number[];
 
   constructor(optimizer: SchedulableOptimizer, options: SequentialLROptions) {
     const name = 'SequentialLR';
     const at = 'SequentialLR: options.';
     const o = checkOptions<SequentialLROptions>(options, ['schedulers', 'milestones', 'lastEpoch'], `${name}(optimizer, options)`);
-    const schedulers = checkRequired(o.schedulers, 'schedulers', at);
+    const schedulers = checkSchedulers(checkRequired(o.schedulers, 'schedulers', at), 'options.schedulers', name, optimizer, 'sequenced');
     const milestones = checkRequired(o.milestones, 'milestones', at);
-    if (!Array.isArray(schedulers) || schedulers.length === 0) {
-      throw new OptimTypeError(`${name}: options.schedulers must be a non-empty array of schedulers, got ${describe(schedulers)}`);
-    }
-    schedulers.forEach((s: unknown, i) => {
-      if (!(s instanceof LRScheduler)) {
+    schedulers.forEach((s, i) => {
+      if (s instanceof ChainedScheduler) {
         throw new OptimTypeError(
-          `${name}: options.schedulers[${i}] must be a scheduler such as StepLR (ReduceLROnPlateau cannot be sequenced: its step takes a metric), got ${describe(s)}`,
+          `${name}: options.schedulers[${i}] is a ChainedScheduler, which cannot be sequenced (torch's SequentialLR fails to restart one at a milestone); put the SequentialLR in the chain instead`,
         );
-      }
-      if (s.optimizer !== optimizer) {
-        throw new OptimRangeError(`${name}: options.schedulers[${i}] is built on another optimizer; all must use this one`);
       }
     });
     if (!Array.isArray(milestones)) {
@@ -62,8 +57,7 @@ export class SequentialLR extends LRScheduler {
     milestones.forEach((m: unknown, i) => {
       checkInteger(m, `milestones[${i}]`, at, i === 0 ? 1 : (milestones[i - 1] as number) + 1);
     });
-    super(name, optimizer, { lastEpoch: o.lastEpoch });
-    this.schedulers = [...schedulers];
+    super(name, optimizer, { lastEpoch: o.lastEpoch }, schedulers);
     this.milestones = [...milestones];
     if (this.epoch === -1) {
       this.optimizer.paramGroups.forEach((g, i) => {
@@ -110,25 +104,6 @@ export class SequentialLR extends LRScheduler {
   protected override undoStart(): void {
     super.undoStart();
     for (const s of this.schedulers) LRScheduler.undoStartOf(s);
-  }
-
-  protected override prepareLoad(stateDict: unknown): () => void {
-    const restoreOwn = super.prepareLoad(stateDict);
-    const saved = (stateDict as { schedulers?: unknown }).schedulers;
-    if (!Array.isArray(saved) || saved.length !== this.schedulers.length) {
-      throw new OptimStateError(
-        `${this.name}.loadStateDict: schedulers must be an array of ${this.schedulers.length} state dicts, got ${Array.isArray(saved) ? `an Array of length ${saved.length}` : describe(saved)}`,
-      );
-    }
-    const restoreSubs = this.schedulers.map((s, i) => LRScheduler.prepareLoadOf(s, saved[i]));
-    return () => {
-      for (const restore of restoreSubs) restore();
-      restoreOwn();
-    };
-  }
-
-  protected override extraState(): Record<string, unknown> {
-    return { schedulers: this.schedulers.map((s) => s.stateDict()) };
   }
 
   /** Which scheduler drives `epoch` (bisect right over the milestones). */
