@@ -6,20 +6,23 @@
  * offset 0    u64 N             little-endian: the header length, a multiple of 8
  *        8    N bytes           UTF-8 JSON, padded with trailing spaces:
  *                               { "__metadata__": { string: string },
- *                                 "<name>": { "dtype": "F32"|"F64", "shape": [n], "data_offsets": [begin, end] }, ... }
+ *                                 "<name>": { "dtype": "F32"|"F64"|"BF16", "shape": [...], "data_offsets": [begin, end] }, ... }
  *        8+N  the tensors       raw little-endian values; offsets are relative to 8+N, contiguous,
  *                               in header order, covering the rest of the file exactly
  * ```
  *
  * Decisions:
- * - Tensors are written one-dimensional (`shape: [length]`), the Float64 ones first, so every
- *   tensor starts 8-byte aligned and loads as a view into the buffer holding the file (no copy).
- *   A foreign file loads too: other shapes flattened (row-major), misaligned tensors copied,
- *   header entries in any order (checked by offset, as safetensors does); a dtype other than
- *   F32/F64 is refused with the tensor named.
+ * - A model tensor given as an array is written one-dimensional (`shape: [length]`); one given
+ *   with its dims (a param, `{ data, shape }`) is written with that shape (`[784, 128]`), so
+ *   Python sees the matrix. The Float64 ones come first, so every tensor starts 8-byte aligned
+ *   and loads as a view into the buffer holding the file (no copy), flat (row-major), its shape
+ *   in `shapes`. A foreign file loads too: misaligned tensors copied, header entries in any
+ *   order (checked by offset, as safetensors does); a dtype other than F32/F64 is refused with
+ *   the tensor named.
  * - The optimizer state is walked generically (any state dict: an optimizer's, Newton's, a
  *   scheduler's, or an object holding several). Each Float32Array/Float64Array in it becomes a
- *   tensor named `optim.<i>.<path>`: the index `i` (walk order) makes the name unique whatever
+ *   tensor (and each Uint16Array, bfloat16 state, a "BF16" one, written after the others) named
+ *   `optim.<i>.<path>`: the index `i` (walk order) makes the name unique whatever
  *   the path holds (parameter names may contain dots); the path is only there for a human.
  *   The rest is `__metadata__["optim.optimizer"]`: the state dict as JSON where a tensor is
  *   `{"$tensor": "<name>"}`, a number JSON cannot hold is `{"$number": "NaN"|"Infinity"|
@@ -55,10 +58,25 @@ import type { StateDict } from './optim/optimizer.js';
 import { checkBoolean, checkFloatArray, checkKnownKeys, describe, isDetached, isFloatArray, isPlainObject } from './validate.js';
 import { VERSION } from './version.js';
 
+/**
+ * A tensor with its dims, row-major (a `Param` is one): written with that shape, and checked
+ * against the file's shape when loaded into.
+ */
+export interface ShapedTensor {
+  data: FloatArray;
+  shape: readonly number[];
+}
+
+/** A model tensor of a checkpoint: a flat array (shape `[length]`), or one with its dims. */
+export type CheckpointTensor = FloatArray | ShapedTensor;
+
 /** What `saveCheckpoint` writes. Every field may be omitted. */
 export interface Checkpoint {
-  /** Model tensors by name (not empty, not starting with `optim.`). */
-  tensors?: Record<string, FloatArray>;
+  /**
+   * Model tensors by name (not empty, not starting with `optim.`): arrays, or params (anything
+   * `{ data, shape }`) whose shape the file records.
+   */
+  tensors?: Record<string, CheckpointTensor>;
   /** A state dict: `opt.stateDict()`, or an object holding several (`{ opt, sched }`). */
   optimizer?: object;
   /** Strings by key (not starting with `optim.`). */
@@ -70,7 +88,10 @@ export interface Checkpoint {
  * one ArrayBuffer holding the file: keeping any of them keeps the whole file in memory.
  */
 export interface LoadedCheckpoint<S = StateDict> {
+  /** The model tensors, flat (row-major). */
   tensors: Record<string, FloatArray>;
+  /** The shape the file records for each of `tensors` (`[length]` for one saved as an array). */
+  shapes: Record<string, number[]>;
   /** The saved state dict, rebuilt (same dtypes, same numbers); undefined when none was saved. */
   optimizer: S | undefined;
   /** The user metadata; for a file of another tool, all of its `__metadata__`. */
@@ -86,11 +107,14 @@ export interface LoadCheckpointOptions {
   /**
    * Restore in place: every tensor of the file is copied into the tensor of the same name and
    * `optimizer.loadStateDict(saved)` is called. Names, dtypes and lengths must all match (the
-   * file may hold no tensor missing from `tensors`, and no more); everything is checked before
-   * anything is written, and a mismatch is a CheckpointError listing each difference.
+   * file may hold no tensor missing from `tensors`, and no more), and so must the shapes where
+   * both sides have one: a target given with its dims (a param) against a file shape of more
+   * than one dim (a one-dim file shape, as an array is saved, fits any shape of its length);
+   * everything is checked before anything is written, and a mismatch is a CheckpointError
+   * listing each difference.
    */
   into?: {
-    tensors?: Record<string, FloatArray>;
+    tensors?: Record<string, CheckpointTensor>;
     optimizer?: { loadStateDict(stateDict: never): unknown };
   };
 }
@@ -109,11 +133,17 @@ const MAX_HEADER = 100_000_000;
 const CHUNK = 1 << 22;
 const TAGS = ['$tensor', '$number', '$undefined'];
 
-type Dtype = 'F32' | 'F64';
+/** F32 and F64 tensors; BF16 (Uint16Array bit patterns) only inside a saved optimizer state. */
+type Dtype = 'F32' | 'F64' | 'BF16';
+const DTYPE_BYTES: Readonly<Record<Dtype, number>> = { F64: 8, F32: 4, BF16: 2 };
+/** A tensor of a saved state dict: float, or bfloat16 state (`stateDtype: 'bfloat16'`). */
+type StateTensor = FloatArray | Uint16Array;
+const dtypeOf = (t: StateTensor): Dtype => (t instanceof Float64Array ? 'F64' : t instanceof Float32Array ? 'F32' : 'BF16');
 
 interface Entry {
   name: string;
   dtype: Dtype;
+  shape: number[];
   begin: number;
   end: number;
 }
@@ -125,13 +155,13 @@ interface Entry {
  * ```ts
  * const opt = new Adam([w, b], { lr: 1e-3 });
  * await saveCheckpoint('run/ckpt.safetensors', {
- *   tensors: { w: w.data, b: b.data },
+ *   tensors: { w, b },             // params: saved with their shapes (or w.data: flat)
  *   optimizer: opt.stateDict(),
  *   metadata: { epoch: '12' },
  * });
  * // later, into a fresh model and optimizer:
  * const { metadata } = await loadCheckpoint('run/ckpt.safetensors', {
- *   into: { tensors: { w: w2.data, b: b2.data }, optimizer: opt2 },
+ *   into: { tensors: { w: w2, b: b2 }, optimizer: opt2 },
  * });
  * ```
  *
@@ -216,13 +246,38 @@ function checkTensor(v: unknown, where: string): asserts v is FloatArray {
   if (isDetached(checkFloatArray(v, where))) throw new OptimRangeError(`${where} is detached (its buffer was transferred)`);
 }
 
+/**
+ * A model tensor: an array (shape undefined: `[length]` when written), or `{ data, shape }` (a
+ * param) with dims of whole numbers whose product is data.length.
+ */
+function modelTensor(v: unknown, where: string): { data: FloatArray; shape: number[] | undefined } {
+  if (isFloatArray(v) || v === null || typeof v !== 'object' || Array.isArray(v) || ArrayBuffer.isView(v)) {
+    checkTensor(v, where);
+    return { data: v, shape: undefined };
+  }
+  const { data, shape } = v as Record<string, unknown>;
+  checkTensor(data, `${where}.data`);
+  if (!Array.isArray(shape)) {
+    throw new OptimTypeError(`${where}.shape must be an array of whole numbers (the dims, row-major), got ${describe(shape)}`);
+  }
+  if (!shape.every(isIndex)) throw new OptimRangeError(`${where}.shape ${JSON.stringify(shape)} must hold whole numbers >= 0`);
+  const count = (shape as number[]).reduce((a, b) => a * b, 1);
+  if (count !== data.length) {
+    throw new OptimRangeError(`${where}.shape ${JSON.stringify(shape)} holds ${count} elements but ${where}.data has length ${data.length}`);
+  }
+  return { data, shape: [...(shape as number[])] };
+}
+
 interface Prepared {
   /** Length prefix and padded header, with the checksum hex as zeros at `checksumAt`. */
   header: Buffer;
   checksumAt: number;
-  tensors: Array<[string, FloatArray]>;
+  tensors: Array<[string, StateTensor]>;
   dataBytes: number;
 }
+
+/** A tensor to write: its name, values and, when it has one, its shape (else `[length]`). */
+type Writable = [string, StateTensor, number[]?];
 
 function prepare(checkpoint: Checkpoint): Prepared {
   const where = 'saveCheckpoint(path, checkpoint)';
@@ -231,7 +286,7 @@ function prepare(checkpoint: Checkpoint): Prepared {
   }
   checkKnownKeys(checkpoint, ['tensors', 'optimizer', 'metadata'], where, false, 'key');
   const { tensors = {}, optimizer, metadata = {} } = checkpoint;
-  const list: Array<[string, FloatArray]> = [];
+  const list: Writable[] = [];
   if (!isPlainObject(tensors)) throw new OptimTypeError(`${where}: tensors must be an object of named tensors, got ${describe(tensors)}`);
   for (const [name, t] of Object.entries(tensors)) {
     const label = `saveCheckpoint: tensors[${JSON.stringify(name)}]`;
@@ -239,8 +294,8 @@ function prepare(checkpoint: Checkpoint): Prepared {
     if (name.startsWith(RESERVED) || name === '__metadata__') {
       throw new OptimRangeError(`${label}: the names "__metadata__" and "${RESERVED}*" are reserved for the checkpoint itself`);
     }
-    checkTensor(t, label);
-    list.push([name, t]);
+    const { data, shape } = modelTensor(t, label);
+    list.push([name, data, shape]);
   }
   if (!isPlainObject(metadata)) throw new OptimTypeError(`${where}: metadata must be an object of strings, got ${describe(metadata)}`);
   const meta: Array<[string, string]> = [];
@@ -255,20 +310,21 @@ function prepare(checkpoint: Checkpoint): Prepared {
     if (!isPlainObject(optimizer)) {
       throw new OptimTypeError(`${where}: optimizer must be a state dict (a plain object, as from stateDict()), got ${kind(optimizer)}`);
     }
-    const own: Array<[string, FloatArray]> = [];
+    const own: Array<[string, StateTensor]> = [];
     const skeleton = encode(optimizer, [], own, new Set());
     list.push(...own);
     meta.push([KEY_OPTIMIZER, JSON.stringify(skeleton)]);
   }
   meta.push([KEY_CHECKSUM, `sha256:${HEX_ZEROS}`]);
 
-  // Float64 first: every offset stays a multiple of 8 (the data section starts at one).
-  const ordered = [...list.filter(([, t]) => t instanceof Float64Array), ...list.filter(([, t]) => t instanceof Float32Array)];
+  // Widest first: every offset stays a multiple of its element size (the data section starts at a
+  // multiple of 8).
+  const ordered = (['F64', 'F32', 'BF16'] as const).flatMap((d) => list.filter(([, t]) => dtypeOf(t) === d));
   const parts = [`"__metadata__":{${meta.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`];
   let offset = 0;
-  for (const [name, t] of ordered) {
-    const dtype = t instanceof Float64Array ? 'F64' : 'F32';
-    parts.push(`${JSON.stringify(name)}:{"dtype":"${dtype}","shape":[${t.length}],"data_offsets":[${offset},${offset + t.byteLength}]}`);
+  for (const [name, t, shape] of ordered) {
+    const dtype = dtypeOf(t);
+    parts.push(`${JSON.stringify(name)}:{"dtype":"${dtype}","shape":[${(shape ?? [t.length]).join(',')}],"data_offsets":[${offset},${offset + t.byteLength}]}`);
     offset += t.byteLength;
   }
   const json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
@@ -276,7 +332,12 @@ function prepare(checkpoint: Checkpoint): Prepared {
   const header = Buffer.alloc(8 + n, 0x20);
   header.writeBigUInt64LE(BigInt(n), 0);
   json.copy(header, 8);
-  return { header, checksumAt: 8 + json.indexOf(CHECKSUM_NEEDLE) + CHECKSUM_NEEDLE.length, tensors: ordered, dataBytes: offset };
+  return {
+    header,
+    checksumAt: 8 + json.indexOf(CHECKSUM_NEEDLE) + CHECKSUM_NEEDLE.length,
+    tensors: ordered.map(([name, t]): [string, StateTensor] => [name, t]),
+    dataBytes: offset,
+  };
 }
 
 /** `describe`, with the class of an object that is not a plain one (Map, Date). */
@@ -292,7 +353,7 @@ function showPath(path: ReadonlyArray<string | number>): string {
 }
 
 /** The JSON skeleton of a state dict; its tensors are appended to `out`. */
-function encode(v: unknown, path: Array<string | number>, out: Array<[string, FloatArray]>, visiting: Set<object>): unknown {
+function encode(v: unknown, path: Array<string | number>, out: Array<[string, StateTensor]>, visiting: Set<object>): unknown {
   if (typeof v === 'number') {
     if (Number.isFinite(v) && !Object.is(v, -0)) return v;
     return { $number: Object.is(v, -0) ? '-0' : String(v) };
@@ -300,8 +361,12 @@ function encode(v: unknown, path: Array<string | number>, out: Array<[string, Fl
   if (typeof v === 'string' || typeof v === 'boolean' || v === null) return v;
   if (v === undefined) return { $undefined: true };
   const where = `saveCheckpoint: optimizer${showPath(path)}`;
-  if (isFloatArray(v)) {
-    checkTensor(v, where);
+  if (isFloatArray(v) || v instanceof Uint16Array) {
+    if (v instanceof Uint16Array) {
+      if (isDetached(v)) throw new OptimRangeError(`${where} is detached (its buffer was transferred)`);
+    } else {
+      checkTensor(v, where);
+    }
     const name = `${RESERVED}${out.length}${path.map((p) => `.${p}`).join('')}`;
     out.push([name, v]);
     return { $tensor: name };
@@ -323,12 +388,12 @@ function encode(v: unknown, path: Array<string | number>, out: Array<[string, Fl
     return result;
   }
   throw new OptimTypeError(
-    `${where} is of type ${kind(v)}: a state dict may hold numbers, strings, booleans, null, undefined, arrays, plain objects and Float32Array/Float64Array`,
+    `${where} is of type ${kind(v)}: a state dict may hold numbers, strings, booleans, null, undefined, arrays, plain objects, Float32Array/Float64Array and Uint16Array (bfloat16 state)`,
   );
 }
 
 /** Rebuilds a state dict from its skeleton; every referenced tensor is marked in `used`. */
-function decode(v: unknown, tensors: Map<string, FloatArray>, used: Set<string>, fail: (msg: string) => never): unknown {
+function decode(v: unknown, tensors: Map<string, StateTensor>, used: Set<string>, fail: (msg: string) => never): unknown {
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map((x) => decode(x, tensors, used, fail));
   const keys = Object.keys(v);
@@ -429,7 +494,7 @@ function checkLoadOptions(options: unknown): { requireChecksum: boolean; into: L
   const { tensors, optimizer } = into;
   if (tensors !== undefined) {
     if (!isPlainObject(tensors)) throw new OptimTypeError(`${where}: options.into.tensors must be an object of named tensors, got ${describe(tensors)}`);
-    for (const [name, t] of Object.entries(tensors)) checkTensor(t, `loadCheckpoint: options.into.tensors[${JSON.stringify(name)}]`);
+    for (const [name, t] of Object.entries(tensors)) modelTensor(t, `loadCheckpoint: options.into.tensors[${JSON.stringify(name)}]`);
   }
   if (optimizer !== undefined) {
     const load = optimizer !== null && typeof optimizer === 'object' ? (optimizer as { loadStateDict?: unknown }).loadStateDict : undefined;
@@ -485,20 +550,20 @@ function parse(bytes: Uint8Array, path: string, requireChecksum: boolean): Loade
     if (!isPlainObject(info)) fail(`${label} is not an object { dtype, shape, data_offsets }`);
     const { dtype, shape, data_offsets: offsets, ...extra } = info as Record<string, unknown>;
     if (Object.keys(extra).length > 0) fail(`${label} has unknown keys ${Object.keys(extra).join(', ')}`);
-    if (dtype !== 'F32' && dtype !== 'F64') {
-      fail(`${label} has dtype ${JSON.stringify(dtype)}; only "F32" and "F64" are supported`);
+    if (dtype !== 'F32' && dtype !== 'F64' && dtype !== 'BF16') {
+      fail(`${label} has dtype ${JSON.stringify(dtype)}; only "F32" and "F64" are supported (and "BF16" inside a saved optimizer state)`);
     }
     if (!Array.isArray(shape) || !shape.every(isIndex)) fail(`${label} has shape ${JSON.stringify(shape)}, not an array of whole numbers >= 0`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex) || offsets[0] > offsets[1]) {
       fail(`${label} has data_offsets ${JSON.stringify(offsets)}, not [begin, end] with 0 <= begin <= end`);
     }
     const [begin, end] = offsets as [number, number];
-    const size = dtype === 'F32' ? 4 : 8;
+    const size = DTYPE_BYTES[dtype as Dtype];
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (count * size !== end - begin) {
       fail(`${label}: shape ${JSON.stringify(shape)} of ${dtype} needs ${count * size} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
     }
-    entries.push({ name, dtype, begin, end });
+    entries.push({ name, dtype, shape: shape as number[], begin, end });
   }
 
   const dataLength = bytes.length - 8 - n;
@@ -515,6 +580,11 @@ function parse(bytes: Uint8Array, path: string, requireChecksum: boolean): Loade
   if (at < dataLength) fail(`${dataLength - at} trailing bytes follow the last tensor (the file is not what was written)`);
 
   const ours = Object.hasOwn(metadata, KEY_FORMAT);
+  for (const e of entries) {
+    if (e.dtype === 'BF16' && !(ours && e.name.startsWith(RESERVED))) {
+      fail(`tensor ${JSON.stringify(e.name)} has dtype "BF16"; only "F32" and "F64" are supported (and "BF16" inside a saved optimizer state)`);
+    }
+  }
   const checksum = Object.hasOwn(metadata, KEY_CHECKSUM) ? metadata[KEY_CHECKSUM] : undefined;
   if (checksum === undefined) {
     if (ours) fail(`${KEY_CHECKSUM} is missing though ${KEY_FORMAT} is present (corrupted)`);
@@ -529,8 +599,8 @@ function parse(bytes: Uint8Array, path: string, requireChecksum: boolean): Loade
   }
 
   const dataStart = bytes.byteOffset + 8 + n;
-  const view = (e: Entry): FloatArray => {
-    const Ctor = e.dtype === 'F32' ? Float32Array : Float64Array;
+  const view = (e: Entry): StateTensor => {
+    const Ctor = e.dtype === 'F32' ? Float32Array : e.dtype === 'F64' ? Float64Array : Uint16Array;
     const length = (e.end - e.begin) / Ctor.BYTES_PER_ELEMENT;
     if ((dataStart + e.begin) % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer as ArrayBuffer, dataStart + e.begin, length);
     const copy = new Ctor(length);
@@ -538,10 +608,15 @@ function parse(bytes: Uint8Array, path: string, requireChecksum: boolean): Loade
     return copy;
   };
   const tensors: Record<string, FloatArray> = {};
-  const internal = new Map<string, FloatArray>();
+  const shapes: Record<string, number[]> = {};
+  const internal = new Map<string, StateTensor>();
   for (const e of entries) {
-    if (ours && e.name.startsWith(RESERVED)) internal.set(e.name, view(e));
-    else setOwn(tensors, e.name, view(e));
+    if (ours && e.name.startsWith(RESERVED)) {
+      internal.set(e.name, view(e));
+    } else {
+      setOwn(tensors, e.name, view(e) as FloatArray);
+      setOwn(shapes, e.name, e.shape);
+    }
   }
   let optimizer: unknown;
   const userMetadata: Record<string, string> = {};
@@ -561,7 +636,7 @@ function parse(bytes: Uint8Array, path: string, requireChecksum: boolean): Loade
     const stray = [...internal.keys()].filter((k) => !used.has(k));
     if (stray.length > 0) fail(`tensors ${stray.map((s) => JSON.stringify(s)).join(', ')} belong to no saved optimizer state`);
   }
-  return { tensors, optimizer, metadata: userMetadata };
+  return { tensors, shapes, optimizer, metadata: userMetadata };
 }
 
 function verifyChecksum(bytes: Uint8Array, headerBytes: Uint8Array, checksum: string, fail: (msg: string) => never): void {
@@ -586,14 +661,20 @@ function restore(loaded: LoadedCheckpoint<unknown>, into: NonNullable<LoadCheckp
   const problems: string[] = [];
   const file = loaded.tensors;
   const targets = into.tensors;
+  const resolved = new Map<string, FloatArray>();
   if (targets !== undefined) {
-    for (const [name, target] of Object.entries(targets)) {
+    for (const [name, t] of Object.entries(targets)) {
+      const { data: target, shape } = modelTensor(t, `loadCheckpoint: options.into.tensors[${JSON.stringify(name)}]`);
+      resolved.set(name, target);
       const src = Object.hasOwn(file, name) ? file[name] : undefined;
+      const fileShape = src === undefined ? [] : loaded.shapes[name];
       if (src === undefined) problems.push(`${JSON.stringify(name)} is not in the file`);
       else if (src.constructor !== target.constructor) {
         problems.push(`${JSON.stringify(name)} is a ${src.constructor.name} in the file but a ${target.constructor.name} here`);
       } else if (src.length !== target.length) {
         problems.push(`${JSON.stringify(name)} has length ${src.length} in the file but ${target.length} here`);
+      } else if (shape !== undefined && fileShape.length > 1 && fileShape.join(',') !== shape.join(',')) {
+        problems.push(`${JSON.stringify(name)} has shape [${fileShape.join(', ')}] in the file but [${shape.join(', ')}] here`);
       }
     }
     for (const name of Object.keys(file)) {
@@ -615,5 +696,5 @@ function restore(loaded: LoadedCheckpoint<unknown>, into: NonNullable<LoadCheckp
       throw Object.assign(err, { cause: e });
     }
   }
-  if (targets !== undefined) for (const [name, target] of Object.entries(targets)) target.set(file[name]);
+  for (const [name, target] of resolved) target.set(file[name]);
 }

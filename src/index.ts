@@ -9,6 +9,7 @@ export { Newton } from './optim/newton.js';
 export type { Damping, NewtonOptions, NewtonEvaluation, NewtonStepInfo } from './optim/newton.js';
 export { LBFGS } from './optim/lbfgs.js';
 export type { LBFGSOptions, LBFGSState, LBFGSStateDict, LossClosure } from './optim/lbfgs.js';
+export type { BFGSOptions, BFGSSettings, BFGSState, BFGSStateDict } from './optim/bfgs.js';
 export { minimize } from './minimize.js';
 export type { Evaluation, IterationInfo, Method, MinimizeOptions, MinimizeResult } from './minimize.js';
 export * from './linalg/index.js';

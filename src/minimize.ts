@@ -5,6 +5,9 @@ import type { Param } from './param.js';
 import { Newton } from './optim/newton.js';
 import type { Damping, FlatEvaluation } from './optim/newton.js';
 import { LBFGS } from './optim/lbfgs.js';
+import { BFGS_DEFAULTS, bfgsIteration, checkBFGSSettings, startIterate, vecnorm } from './optim/bfgs.js';
+import type { BFGSSettings, BFGSStop } from './optim/bfgs.js';
+import { CountingObjective } from './optim/line-search/wolfe12.js';
 import * as optimizers from './optim/index.js';
 import { Optimizer } from './optim/optimizer.js';
 import { maxAbs } from './optim/flat.js';
@@ -18,8 +21,8 @@ export interface Evaluation {
   hessian?: FloatArray;
 }
 
-/** 'newton', 'lbfgs', or a first-order optimizer's class name in lower case ('adam', 'sgd', ...). */
-export type Method = 'newton' | 'lbfgs' | Lowercase<FirstOrderName>;
+/** 'newton', 'lbfgs', 'bfgs', or a first-order optimizer's class name in lower case ('adam', 'sgd', ...). */
+export type Method = 'newton' | 'lbfgs' | 'bfgs' | Lowercase<FirstOrderName>;
 
 /** The names of the exported first-order optimizer classes. */
 type FirstOrderName = {
@@ -39,9 +42,9 @@ export interface IterationInfo {
 
 export interface MinimizeOptions {
   method?: Method;
-  /** Success when max|g| ≤ gtol (default 1e-5, as scipy). */
+  /** Success when max|g| ≤ gtol (default 1e-5, as scipy; 'bfgs' measures g in `norm`). */
   gtol?: number;
-  /** Most iterations (default 100 for newton and lbfgs, 1000 for first-order methods). */
+  /** Most iterations (default 100 for newton and lbfgs, 200·n for bfgs, 1000 for first-order methods). */
   maxIter?: number;
   /** Called after each iterate is evaluated; return false to stop. */
   onIteration?: (info: IterationInfo, x: FloatArray) => boolean | void;
@@ -55,6 +58,14 @@ export interface MinimizeOptions {
   lineSearchFn?: 'strong_wolfe' | null;
   /** L-BFGS: history size (default 10). */
   historySize?: number;
+  /** BFGS: the order of the norm gtol tests (default Infinity: max |gᵢ|; -Infinity: min |gᵢ|; p > 0). */
+  norm?: number;
+  /** BFGS: stop when α‖p‖₂ ≤ xrtol·(xrtol + ‖x‖₂) (default 0). */
+  xrtol?: number;
+  /** BFGS: the line search's sufficient-decrease constant (default 1e-4). */
+  c1?: number;
+  /** BFGS: the line search's curvature constant (default 0.9); 0 < c1 < c2 < 1. */
+  c2?: number;
   /** Other options passed to the first-order optimizer (betas, momentum, ...). */
   optimizerOptions?: Record<string, unknown>;
 }
@@ -70,6 +81,23 @@ export interface MinimizeResult {
   success: boolean;
   message: string;
   history: IterationInfo[];
+  /** BFGS: the gradient at x (float64). */
+  jac?: Float64Array;
+  /**
+   * BFGS: scipy's status: 0 success, 1 maxIter reached, 2 no step found or a non-finite loss
+   * ("precision loss"), 3 NaN in the result, 99 stopped by onIteration.
+   */
+  status?: number;
+  /**
+   * BFGS: gradient evaluations, counted as scipy counts them. For 'bfgs', `nfev` counts loss
+   * evaluations the same way: fun is called once per new point, and a point counts in nfev when
+   * scipy would have evaluated the loss there, in njev when it would have evaluated the gradient.
+   */
+  njev?: number;
+  /** BFGS: the final inverse Hessian approximation, n×n row-major (scipy's `hess_inv`). */
+  hessInv?: Float64Array;
+  /** BFGS: line searches in which dcsrch found no step and the zoom search ran (successful or not). */
+  lineSearchFallbacks?: number;
 }
 
 type FirstOrderClass = new (params: Param[], options: Record<string, unknown>) => Optimizer<{ params: Param[]; lr: number }>;
@@ -80,13 +108,18 @@ const FIRST_ORDER: Readonly<Record<string, FirstOrderClass>> = Object.fromEntrie
     .filter(([, v]) => typeof v === 'function' && v.prototype instanceof Optimizer)
     .map(([k, v]) => [k.toLowerCase(), v as unknown as FirstOrderClass]),
 );
-const KEYS = ['method', 'gtol', 'maxIter', 'onIteration', 'lr', 'damping', 'lineSearch', 'lineSearchFn', 'historySize', 'optimizerOptions'];
+const KEYS = [
+  'method', 'gtol', 'maxIter', 'onIteration', 'lr', 'damping', 'lineSearch', 'lineSearchFn', 'historySize', 'norm', 'xrtol', 'c1', 'c2',
+  'optimizerOptions',
+];
 
 /**
  * Minimises `fun` from `x0`, in the shape of scipy.optimize.minimize. `fun(x)` returns
  * `{ loss, grad, hessian? }`; x is the library's working copy (read it, don't keep it).
  * Methods: 'newton' (Cholesky-based, damped as `damping` says; needs the Hessian), 'lbfgs'
- * (torch semantics, strong Wolfe line search by default), or a first-order optimizer's name.
+ * (torch semantics, strong Wolfe line search by default), 'bfgs' (scipy's BFGS iterate for
+ * iterate, src/optim/bfgs.ts; its result adds scipy's `jac`, `njev`, `status` and `hessInv`), or a
+ * first-order optimizer's name.
  * Stops with success when max|g| ≤ gtol; otherwise at maxIter or when a step can make no
  * progress. x0 is not modified.
  */
@@ -95,16 +128,24 @@ export function minimize(fun: (x: FloatArray) => Evaluation, x0: FloatArray, opt
   checkFloatArray(x0, 'x0', 'minimize(fun, x0): ');
   checkOptions(options, KEYS, 'minimize');
   const method = options.method ?? 'lbfgs';
-  if (method !== 'newton' && method !== 'lbfgs' && !(method in FIRST_ORDER)) {
-    throw new OptimRangeError(`minimize: method must be 'newton', 'lbfgs' or one of ${Object.keys(FIRST_ORDER).join(', ')}, got ${String(method)}`);
+  if (method !== 'newton' && method !== 'lbfgs' && method !== 'bfgs' && !(method in FIRST_ORDER)) {
+    throw new OptimRangeError(`minimize: method must be 'newton', 'lbfgs', 'bfgs' or one of ${Object.keys(FIRST_ORDER).join(', ')}, got ${String(method)}`);
   }
   const gtol = options.gtol ?? 1e-5;
   if (typeof gtol !== 'number' || !(gtol >= 0)) throw new OptimRangeError(`minimize: gtol must be a number >= 0, got ${String(gtol)}`);
-  const maxIter = options.maxIter ?? (method === 'newton' || method === 'lbfgs' ? 100 : 1000);
+  const maxIter = options.maxIter ?? (method === 'newton' || method === 'lbfgs' ? 100 : method === 'bfgs' ? 200 * x0.length : 1000);
   if (!Number.isInteger(maxIter) || maxIter < 0) throw new OptimRangeError(`minimize: maxIter must be an integer >= 0, got ${String(maxIter)}`);
   if (options.onIteration !== undefined && typeof options.onIteration !== 'function') {
     throw new OptimTypeError(`minimize: onIteration must be a function, got ${describe(options.onIteration)}`);
   }
+  const bfgs: BFGSSettings = {
+    gtol,
+    norm: options.norm ?? BFGS_DEFAULTS.norm,
+    xrtol: options.xrtol ?? BFGS_DEFAULTS.xrtol,
+    c1: options.c1 ?? BFGS_DEFAULTS.c1,
+    c2: options.c2 ?? BFGS_DEFAULTS.c2,
+  };
+  if (method === 'bfgs') checkBFGSSettings(bfgs, 'minimize: ');
 
   const p = param(x0.slice(), 'x');
   const n = x0.length;
@@ -133,6 +174,7 @@ export function minimize(fun: (x: FloatArray) => Evaluation, x0: FloatArray, opt
 
   if (method === 'newton') return runNewton();
   if (method === 'lbfgs') return runLBFGS();
+  if (method === 'bfgs') return runBFGS();
   return runFirstOrder();
 
   function runNewton(): MinimizeResult {
@@ -207,6 +249,55 @@ export function minimize(fun: (x: FloatArray) => Evaluation, x0: FloatArray, opt
         return finish(nit + 1, 'Desired error not necessarily achieved: the line search made no progress.');
       }
     }
+  }
+
+  /**
+   * scipy's `_minimize_bfgs` loop: the iteration, its stopping tests and its status and message.
+   * Non-finite values go to the line searches as in scipy. onIteration sees x0 (nit 0) and each
+   * iterate after its move, where scipy calls its callback; returning false ends the run with
+   * status 99.
+   */
+  function runBFGS(): MinimizeResult {
+    const obj = new CountingObjective((x) => {
+      p.data.set(x);
+      const r = evaluate();
+      return { f: r.loss, g: Float64Array.from(r.grad as ArrayLike<number>) };
+    });
+    const it = startIterate(obj, Float64Array.from(p.data));
+    const row = (): IterationInfo => ({ nit: it.nit, loss: it.f, gradNorm: maxAbs(it.g) });
+    let stop: BFGSStop | null = report(row()) ? null : 'callback';
+    let fallbacks = 0;
+    while (stop === null && vecnorm(it.g, bfgs.norm) > bfgs.gtol && it.nit < maxIter) {
+      const r = bfgsIteration(obj, it, bfgs, () => {
+        p.data.set(it.x);
+        return report(row());
+      });
+      if (r.fallback) fallbacks++;
+      stop = r.stop;
+    }
+    p.data.set(it.x);
+    let status: number;
+    let message: string;
+    if (stop === 'callback') {
+      status = 99;
+      message = 'Stopped by onIteration.';
+    } else if (stop === 'lineSearch' || stop === 'nonFinite') {
+      status = 2;
+      message = 'Desired error not necessarily achieved due to precision loss.';
+    } else if (it.nit >= maxIter) {
+      status = 1;
+      message = 'Maximum number of iterations has been exceeded.';
+    } else if (Number.isNaN(vecnorm(it.g, bfgs.norm)) || Number.isNaN(it.f) || it.x.some(Number.isNaN)) {
+      status = 3;
+      message = 'NaN result encountered.';
+    } else {
+      status = 0;
+      message = 'Optimization terminated successfully.';
+    }
+    return {
+      x: p.data, fun: it.f, gradNorm: maxAbs(it.g), nit: it.nit, nfev: obj.nfev, success: status === 0, message, history,
+      jac: it.g, status, njev: obj.njev, hessInv: it.hessInv, lineSearchFallbacks: fallbacks,
+    };
   }
 
   function runFirstOrder(): MinimizeResult {

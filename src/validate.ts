@@ -72,7 +72,7 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
  * refused, not taken for an empty array. Node 20 has no `ArrayBuffer.prototype.detached`, but
  * no view can be made on a detached buffer.
  */
-export function isDetached(a: FloatArray): boolean {
+export function isDetached(a: ArrayBufferView & { readonly length: number }): boolean {
   if (a.length !== 0) return false;
   try {
     new Uint8Array(a.buffer);

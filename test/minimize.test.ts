@@ -52,6 +52,27 @@ describe.each(backendRows)('minimize (%s)', (_name, backend) => {
     expect(r.fun).toBeLessThan(1e-12);
   });
 
+  it("'bfgs' (scipy's BFGS, dense inverse Hessian) reaches Rosenbrock's minimum", () => {
+    const r = minimize(rosenbrock(false), x0, { method: 'bfgs', gtol: 1e-8 });
+    expect(r.success).toBe(true);
+    expect(r.status).toBe(0);
+    expect(r.message).toBe('Optimization terminated successfully.');
+    r.x.forEach((v) => expect(Math.abs(v - 1)).toBeLessThan(1e-7));
+    expect(r.gradNorm).toBeLessThanOrEqual(1e-8);
+    expect(r.history.length).toBe(r.nit + 1);
+    expect(r.njev).toBeLessThanOrEqual(r.nfev);
+    // H stays symmetric (to rounding) with a positive diagonal, as the update does in exact arithmetic.
+    const n = 6;
+    const h = r.hessInv!;
+    expect(h.length).toBe(n * n);
+    const scale = Math.max(...Array.from(h, Math.abs));
+    for (let i = 0; i < n; i++) {
+      expect(h[i * n + i]).toBeGreaterThan(0);
+      for (let j = 0; j < i; j++) expect(Math.abs(h[i * n + j] - h[j * n + i])).toBeLessThanOrEqual(1e-12 * scale);
+    }
+    expect(Array.from(x0)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
   it("first-order methods by name ('adam') descend, and maxIter ends the run without success", () => {
     const quad = (x: Float32Array | Float64Array): Evaluation => ({
       loss: x.reduce((s, v, i) => s + (i + 1) * v * v, 0),
@@ -81,7 +102,7 @@ describe.each(backendRows)('minimize (%s)', (_name, backend) => {
 
   it('refuses bad arguments with errors naming them', () => {
     expect(() => minimize(rosenbrock(true), [1, 2] as unknown as Float64Array)).toThrow(/x0 must be/);
-    expect(() => minimize(rosenbrock(true), x0, { method: 'bfgs' as never })).toThrow(/method must be/);
+    expect(() => minimize(rosenbrock(true), x0, { method: 'cg' as never })).toThrow(/method must be 'newton', 'lbfgs', 'bfgs' or one of/);
     expect(() => minimize(rosenbrock(true), x0, { gtl: 1 } as never)).toThrow(/unknown option "gtl"/);
     expect(() => minimize(rosenbrock(false), x0, { method: 'newton' })).toThrow(/needs fun\(x\) to return a hessian/);
   });

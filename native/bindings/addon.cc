@@ -53,6 +53,9 @@ struct Prepared {
   size_t stride = 0;
   std::vector<TensorRef<float>> f32;
   std::vector<TensorRef<double>> f64;
+  // float32 p and g with bfloat16 (Uint16Array) state buffers.
+  bool bf16 = false;
+  std::vector<TensorRef<float, uint16_t>> bf16s;
   struct Check {
     napi_ref ref;  // the ArrayBuffer itself, or for a resizable buffer the furthest view
     bool resizable;
@@ -75,10 +78,13 @@ struct ViewInfo {
   size_t length;
 };
 
-template <typename T>
+// Every p and g must have type `want`; every state buffer `want_state` (the same, or Uint16Array
+// for bfloat16 state).
+template <typename T, typename S = T>
 bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const char* fn,
-            napi_typedarray_type want, std::vector<napi_value>& vals,
-            std::vector<TensorRef<T>>& out, std::vector<ViewInfo>* views = nullptr) {
+            napi_typedarray_type want, napi_typedarray_type want_state,
+            std::vector<napi_value>& vals, std::vector<TensorRef<T, S>>& out,
+            std::vector<ViewInfo>* views = nullptr) {
   // Pass 1 reads every element. A getter on the list can run any JavaScript (another step, a
   // transfer that detaches a buffer already seen), so nothing is unwrapped until all are read.
   // Each element is checked to be a typed array as it is read (that runs no JavaScript), and the
@@ -95,7 +101,8 @@ bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const ch
     }
     if (napi_is_typedarray(env, el, &is_ta) != napi_ok || !is_ta) {
       throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) +
-                          "] must be a Float32Array or Float64Array");
+                          "] must be a Float32Array or Float64Array" +
+                          (want_state == napi_uint16_array ? " (or a Uint16Array: bfloat16 state)" : ""));
       return false;
     }
     vals.push_back(el);
@@ -104,7 +111,7 @@ bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const ch
   const size_t count = len / stride;
   out.resize(count);
   for (size_t i = 0; i < count; i++) {
-    TensorRef<T>& t = out[i];
+    TensorRef<T, S>& t = out[i];
     for (size_t k = 0; k < optim::kMaxStates; k++) t.s[k] = nullptr;
     for (size_t j = 0; j < stride; j++) {
       const uint32_t idx = static_cast<uint32_t>(i * stride + j);
@@ -122,9 +129,11 @@ bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const ch
         throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) + "] is unreadable");
         return false;
       }
-      if (type != want) {
+      const napi_typedarray_type expected = j < 2 ? want : want_state;
+      if (type != expected) {
         throw_type(env, std::string(fn) + ": list[" + std::to_string(idx) + "] must be a " +
-                            type_name(want) + " like list[0], got " + type_name(type));
+                            type_name(expected) + (j < 2 ? " like list[0]" : " like list[2]") +
+                            ", got " + type_name(type));
         return false;
       }
       if (j == 0) {
@@ -156,12 +165,12 @@ bool unpack(napi_env env, napi_value list, uint32_t len, size_t stride, const ch
         napi_value buffer = nullptr;
         napi_get_typedarray_info(env, el, &type, &n, &data, &buffer, &offset);
         views->push_back(
-            {el, buffer, static_cast<char*>(data) - offset, offset + n * sizeof(T), data, n});
+            {el, buffer, static_cast<char*>(data) - offset,
+             offset + n * (j < 2 ? sizeof(T) : sizeof(S)), data, n});
       }
-      T* p = static_cast<T*>(data);
-      if (j == 0) t.p = p;
-      else if (j == 1) t.g = p;
-      else t.s[j - 2] = p;
+      if (j == 0) t.p = static_cast<T*>(data);
+      else if (j == 1) t.g = static_cast<T*>(data);
+      else t.s[j - 2] = static_cast<S*>(data);
     }
   }
   return true;
@@ -219,8 +228,8 @@ bool verify(napi_env env, const Prepared& h, const char* fn) {
 // Separately allocated small tensors each start cold: the hardware prefetcher does not cross
 // into the next allocation. Asking for the head of the next tensor's buffers while this one
 // runs hides that latency (1000 tensors of 1000 floats: measured in bench/).
-template <typename T>
-inline void prefetch_head(const TensorRef<T>& t) {
+template <typename T, typename S>
+inline void prefetch_head(const TensorRef<T, S>& t) {
   constexpr size_t kLine = 64 / sizeof(T);
   const size_t n = t.n < 8 * kLine ? t.n : 8 * kLine;
   for (size_t j = 0; j < n; j += kLine) {
@@ -240,19 +249,20 @@ constexpr size_t kMinPartElements = size_t(1) << 16;
 // One call's elements as one range, cut into parts at multiples of 64 elements (whole cache lines
 // and SIMD vectors); a part's range may span several tensors. The updates are elementwise, so a
 // tensor split between parts gets the same bits as one run whole.
-template <typename T>
+template <typename T, typename S>
 struct Split {
-  const std::vector<TensorRef<T>>& ts;
+  const std::vector<TensorRef<T, S>>& ts;
   std::vector<size_t> start;  // start[i]: index of tensor i's first element in the range
   size_t total = 0;
   int parts = 1;
-  const optim::KernelSet<T>& ks;
-  optim::StepFn<T> fn = nullptr;
+  const optim::FirstNonFiniteFn<T> first_nonfinite;
+  optim::StepFn<T, S> fn = nullptr;
   const double* s = nullptr;
   uint32_t flags = 0;
   size_t first_bad[optim::kMaxPoolThreads];  // the scan: per part, its first bad tensor or SIZE_MAX
 
-  Split(const std::vector<TensorRef<T>>& list, const optim::KernelSet<T>& set) : ts(list), ks(set) {
+  Split(const std::vector<TensorRef<T, S>>& list, optim::FirstNonFiniteFn<T> scan)
+      : ts(list), first_nonfinite(scan) {
     start.resize(ts.size() + 1);
     for (size_t i = 0; i < ts.size(); i++) start[i + 1] = start[i] + ts[i].n;
     total = start[ts.size()];
@@ -280,7 +290,7 @@ struct Split {
     Split& sp = *static_cast<Split*>(ctx);
     sp.first_bad[k] = SIZE_MAX;
     sp.pieces(k, [&](size_t i, size_t a, size_t n) {
-      if (sp.ks.first_nonfinite(sp.ts[i].g + a, n) < n) {
+      if (sp.first_nonfinite(sp.ts[i].g + a, n) < n) {
         sp.first_bad[k] = i;
         return false;
       }
@@ -291,7 +301,7 @@ struct Split {
   static void step_part(void* ctx, int k) {
     const Split& sp = *static_cast<const Split*>(ctx);
     sp.pieces(k, [&](size_t i, size_t a, size_t n) {
-      TensorRef<T> t = sp.ts[i];
+      TensorRef<T, S> t = sp.ts[i];
       t.p += a;
       t.g += a;
       for (size_t j = 0; j < optim::kMaxStates; j++) {
@@ -304,10 +314,9 @@ struct Split {
   }
 };
 
-template <typename T>
-void run(const optim::KernelSet<T>& ks, size_t kind, const std::vector<TensorRef<T>>& ts,
-         const double* s, uint32_t flags) {
-  const optim::StepFn<T> fn = ks.step[kind];
+template <typename T, typename S>
+void run(optim::StepFn<T, S> fn, const std::vector<TensorRef<T, S>>& ts, const double* s,
+         uint32_t flags) {
   const size_t count = ts.size();
   for (size_t i = 0; i < count; i++) {
     if (i + 1 < count) prefetch_head(ts[i + 1]);
@@ -319,15 +328,16 @@ void run(const optim::KernelSet<T>& ks, size_t kind, const std::vector<TensorRef
 // before anything is written; the first tensor holding a NaN or an infinity is returned (its
 // index in the call, a JS number) and nothing is updated. Otherwise the result is undefined.
 // A call of at least two parts' worth of elements runs both passes on the pool.
-template <typename T>
-napi_value step(napi_env env, const optim::KernelSet<T>& ks, size_t kind,
-                const std::vector<TensorRef<T>>& ts, const double* s, uint32_t flags) {
+// `scan` is the non-finite scan of T, `fn` the kernel (float32 state, float64, or bfloat16 state).
+template <typename T, typename S>
+napi_value step(napi_env env, optim::FirstNonFiniteFn<T> scan, optim::StepFn<T, S> fn,
+                const std::vector<TensorRef<T, S>>& ts, const double* s, uint32_t flags) {
   size_t total = 0;
-  for (const TensorRef<T>& t : ts) total += t.n;
+  for (const TensorRef<T, S>& t : ts) total += t.n;
   if (total >= 2 * kMinPartElements && optim::pool_threads() > 1) {
-    Split<T> sp(ts, ks);
+    Split<T, S> sp(ts, scan);
     if (flags & optim::F_CHECK_FINITE) {
-      optim::pool_run(sp.parts, &Split<T>::scan_part, &sp);
+      optim::pool_run(sp.parts, &Split<T, S>::scan_part, &sp);
       size_t bad = SIZE_MAX;
       for (int k = 0; k < sp.parts; k++) bad = sp.first_bad[k] < bad ? sp.first_bad[k] : bad;
       if (bad != SIZE_MAX) {
@@ -337,15 +347,15 @@ napi_value step(napi_env env, const optim::KernelSet<T>& ks, size_t kind,
       }
       if (flags & optim::F_CHECK_ONLY) return nullptr;
     }
-    sp.fn = ks.step[kind];
+    sp.fn = fn;
     sp.s = s;
     sp.flags = flags;
-    optim::pool_run(sp.parts, &Split<T>::step_part, &sp);
+    optim::pool_run(sp.parts, &Split<T, S>::step_part, &sp);
     return nullptr;
   }
   if (flags & optim::F_CHECK_FINITE) {
     for (size_t i = 0; i < ts.size(); i++) {
-      if (ks.first_nonfinite(ts[i].g, ts[i].n) < ts[i].n) {
+      if (scan(ts[i].g, ts[i].n) < ts[i].n) {
         napi_value idx = nullptr;
         napi_create_double(env, static_cast<double>(i), &idx);
         return idx;
@@ -353,8 +363,21 @@ napi_value step(napi_env env, const optim::KernelSet<T>& ks, size_t kind,
     }
     if (flags & optim::F_CHECK_ONLY) return nullptr;
   }
-  run(ks, kind, ts, s, flags);
+  run(fn, ts, s, flags);
   return nullptr;
+}
+
+// The state's type in a list: Uint16Array (bfloat16 state) when list[2] is one, else the same as
+// p's. Reads list[2] only (no getter runs twice: unpack reads every element again and checks).
+napi_typedarray_type state_type(napi_env env, napi_value list, size_t stride, napi_typedarray_type p_type) {
+  if (stride <= 2 || p_type != napi_float32_array) return p_type;
+  napi_value el;
+  bool is_ta = false;
+  napi_typedarray_type t = p_type;
+  if (napi_get_element(env, list, 2, &el) == napi_ok && napi_is_typedarray(env, el, &is_ta) == napi_ok && is_ta) {
+    napi_get_typedarray_info(env, el, &t, nullptr, nullptr, nullptr, nullptr);
+  }
+  return t == napi_uint16_array ? t : p_type;
 }
 
 // The exports' names, `<name>Step`, made once for the process.
@@ -425,8 +448,10 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
                                   std::to_string(stride - 2));
     }
     if (!verify(env, *prepared, k.name)) return nullptr;
-    if (prepared->dtype == napi_float32_array) return step(env, inst->table->f32, KIND, prepared->f32, s, flags);
-    return step(env, inst->table->f64, KIND, prepared->f64, s, flags);
+    const optim::KernelTable& kt = *inst->table;
+    if (prepared->bf16) return step(env, kt.f32.first_nonfinite, kt.bf16[KIND], prepared->bf16s, s, flags);
+    if (prepared->dtype == napi_float32_array) return step(env, kt.f32.first_nonfinite, kt.f32.step[KIND], prepared->f32, s, flags);
+    return step(env, kt.f64.first_nonfinite, kt.f64.step[KIND], prepared->f64, s, flags);
   }
 
   uint32_t len = 0;
@@ -440,26 +465,36 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
   if (len == 0) return nullptr;
   napi_typedarray_type type;
   if (!first_type(env, argv[0], k.name, &type)) return nullptr;
+  const napi_typedarray_type stype = state_type(env, argv[0], stride, type);
+  const optim::KernelTable& kt = *inst->table;
   DepthGuard guard(inst);
   if (inst->depth > 1) {
     // Re-entered from a getter: private scratch, so the outer call's vectors stay intact.
     std::vector<napi_value> vals;
-    if (type == napi_float32_array) {
+    if (stype == napi_uint16_array) {
+      std::vector<TensorRef<float, uint16_t>> ts;
+      if (!unpack<float, uint16_t>(env, argv[0], len, stride, k.name, type, stype, vals, ts)) return nullptr;
+      return step(env, kt.f32.first_nonfinite, kt.bf16[KIND], ts, s, flags);
+    } else if (type == napi_float32_array) {
       std::vector<TensorRef<float>> ts;
-      if (!unpack<float>(env, argv[0], len, stride, k.name, type, vals, ts)) return nullptr;
-      return step(env, inst->table->f32, KIND, ts, s, flags);
+      if (!unpack<float>(env, argv[0], len, stride, k.name, type, type, vals, ts)) return nullptr;
+      return step(env, kt.f32.first_nonfinite, kt.f32.step[KIND], ts, s, flags);
     } else {
       std::vector<TensorRef<double>> ts;
-      if (!unpack<double>(env, argv[0], len, stride, k.name, type, vals, ts)) return nullptr;
-      return step(env, inst->table->f64, KIND, ts, s, flags);
+      if (!unpack<double>(env, argv[0], len, stride, k.name, type, type, vals, ts)) return nullptr;
+      return step(env, kt.f64.first_nonfinite, kt.f64.step[KIND], ts, s, flags);
     }
   }
-  if (type == napi_float32_array) {
-    if (!unpack<float>(env, argv[0], len, stride, k.name, type, inst->vals, inst->f32)) return nullptr;
-    return step(env, inst->table->f32, KIND, inst->f32, s, flags);
+  if (stype == napi_uint16_array) {
+    if (!unpack<float, uint16_t>(env, argv[0], len, stride, k.name, type, stype, inst->vals, inst->bf16)) return nullptr;
+    return step(env, kt.f32.first_nonfinite, kt.bf16[KIND], inst->bf16, s, flags);
   }
-  if (!unpack<double>(env, argv[0], len, stride, k.name, type, inst->vals, inst->f64)) return nullptr;
-  return step(env, inst->table->f64, KIND, inst->f64, s, flags);
+  if (type == napi_float32_array) {
+    if (!unpack<float>(env, argv[0], len, stride, k.name, type, type, inst->vals, inst->f32)) return nullptr;
+    return step(env, kt.f32.first_nonfinite, kt.f32.step[KIND], inst->f32, s, flags);
+  }
+  if (!unpack<double>(env, argv[0], len, stride, k.name, type, type, inst->vals, inst->f64)) return nullptr;
+  return step(env, kt.f64.first_nonfinite, kt.f64.step[KIND], inst->f64, s, flags);
 }
 
 // prepare(list, stride): validates a tensor list once and returns a handle that step kernels
@@ -495,10 +530,14 @@ napi_value Prepare(napi_env env, napi_callback_info cbinfo) {
   std::vector<napi_value> vals;
   bool ok = true;
   if (len > 0 && !first_type(env, argv[0], "prepare", &h->dtype)) ok = false;
-  if (ok && h->dtype == napi_float32_array) {
-    ok = unpack<float>(env, argv[0], len, stride, "prepare", h->dtype, vals, h->f32, &views);
+  const napi_typedarray_type stype = ok && len > 0 ? state_type(env, argv[0], stride, h->dtype) : h->dtype;
+  h->bf16 = stype == napi_uint16_array;
+  if (ok && h->bf16) {
+    ok = unpack<float, uint16_t>(env, argv[0], len, stride, "prepare", h->dtype, stype, vals, h->bf16s, &views);
+  } else if (ok && h->dtype == napi_float32_array) {
+    ok = unpack<float>(env, argv[0], len, stride, "prepare", h->dtype, h->dtype, vals, h->f32, &views);
   } else if (ok) {
-    ok = unpack<double>(env, argv[0], len, stride, "prepare", h->dtype, vals, h->f64, &views);
+    ok = unpack<double>(env, argv[0], len, stride, "prepare", h->dtype, h->dtype, vals, h->f64, &views);
   }
   napi_value obj = nullptr;
   if (ok) ok = napi_create_object(env, &obj) == napi_ok;

@@ -31,6 +31,7 @@ struct Env {
   bool openblas = false;
   std::vector<TensorRef<float>> f32;
   std::vector<TensorRef<double>> f64;
+  std::vector<TensorRef<float, uint16_t>> bf16;
   std::vector<napi_value> vals;
   // Step calls in progress: an element getter can run JavaScript that calls another step while a
   // list is being read; only the outermost call uses the shared scratch vectors.

@@ -20,16 +20,22 @@ namespace optim {
 constexpr size_t kMaxStates = 4;
 
 // One tensor's buffers: p, g, then the state buffers the flags select, in the algorithm's order.
-template <typename T>
+// S is the state's storage type: T, or uint16_t for bfloat16 state (float32 p and g only).
+template <typename T, typename S = T>
 struct TensorRef {
   T* p;
   const T* g;
-  T* s[kMaxStates];
+  S* s[kMaxStates];
   size_t n;
 };
 
-template <typename T>
-using StepFn = void (*)(const TensorRef<T>& t, const double* scalars, uint32_t flags);
+template <typename T, typename S = T>
+using StepFn = void (*)(const TensorRef<T, S>& t, const double* scalars, uint32_t flags);
+
+// A step over float32 p and g with bfloat16 state (bit patterns): every algorithm's float32 loop,
+// its state reads widened and its state writes rounded to nearest even (isa_table.inc,
+// bf16_ref), so the arithmetic is the float32 kernel's and only the storage narrows.
+using Bf16StepFn = StepFn<float, uint16_t>;
 
 // Index of the first NaN or infinity in x[0, n), or n when every value is finite.
 template <typename T>
@@ -100,6 +106,7 @@ struct KernelTable {
   bool fma;         // multiply-adds fused as ATen fuses them
   KernelSet<float> f32;
   KernelSet<double> f64;
+  Bf16StepFn bf16[kKernelCount];
 };
 
 // The layouts of the registered kernels, in registry order (the same for every ISA).

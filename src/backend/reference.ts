@@ -10,7 +10,8 @@ import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { describe, isDetached } from '../validate.js';
 import { VERSION } from '../version.js';
 import { CHECK_FINITE, CHECK_ONLY, firstNonFinite } from './types.js';
-import type { Backend, BackendInfo, FloatArray, PreparedList, TensorList } from './types.js';
+import type { Backend, BackendInfo, FloatArray, PreparedList, StateArray, TensorList } from './types.js';
+import { narrowBfloat16, widenBfloat16 } from './bfloat16.js';
 import type { AnyKernel } from './kernel.js';
 import { MAX_STATES } from './kernel.js';
 import { referenceLinalg } from './reference-linalg.js';
@@ -23,11 +24,11 @@ import { referenceLinalg } from './reference-linalg.js';
 class ReferencePrepared implements PreparedList {
   readonly tensors: number;
   readonly buffers: number;
-  readonly #list: readonly FloatArray[];
+  readonly #list: readonly StateArray[];
   readonly #stride: number;
   readonly #lengths: Float64Array;
 
-  constructor(list: readonly FloatArray[], stride: number) {
+  constructor(list: readonly StateArray[], stride: number) {
     this.#list = list;
     this.#stride = stride;
     this.tensors = list.length / stride;
@@ -41,7 +42,7 @@ class ReferencePrepared implements PreparedList {
   }
 
   /** The checked list, or throws if `stride` differs or a buffer went away since `prepare`. */
-  static unwrap(kernel: string, v: ReferencePrepared, stride: number): readonly FloatArray[] {
+  static unwrap(kernel: string, v: ReferencePrepared, stride: number): readonly StateArray[] {
     if (v.#stride !== stride) {
       throw new OptimRangeError(
         `${kernel}: the prepared list has ${v.#stride - 2} state buffers per tensor, these flags need ${stride - 2}`,
@@ -64,7 +65,11 @@ class ReferencePrepared implements PreparedList {
   }
 }
 
-/** Checks the arrays of a list: one dtype, equal lengths within each tuple, none detached. */
+/**
+ * Checks the arrays of a list: one dtype, equal lengths within each tuple, none detached. The
+ * state buffers share p's dtype, or beside float32 p are all Uint16Array (bfloat16 state) when
+ * list[2] is one.
+ */
 function checkList(list: readonly unknown[], fn: string, stride: number): void {
   if (list.length === 0) return;
   const first = list[0];
@@ -72,11 +77,13 @@ function checkList(list: readonly unknown[], fn: string, stride: number): void {
   if (ctor === undefined) {
     throw new OptimTypeError(`${fn}: list[0] must be a Float32Array or Float64Array, got ${describe(first)}`);
   }
+  const stateCtor = stride > 2 && ctor === Float32Array && list[2] instanceof Uint16Array ? Uint16Array : ctor;
   let n = 0;
   for (let i = 0; i < list.length; i++) {
     const el = list[i];
-    if (!(el instanceof ctor)) {
-      throw new OptimTypeError(`${fn}: list[${i}] must be a ${ctor.name} like list[0], got ${describe(el)}`);
+    const want = i % stride < 2 ? ctor : stateCtor;
+    if (!(el instanceof want)) {
+      throw new OptimTypeError(`${fn}: list[${i}] must be a ${want.name} like list[${i % stride < 2 ? 0 : 2}], got ${describe(el)}`);
     }
     if (isDetached(el)) {
       throw new OptimTypeError(`${fn}: list[${i}] is backed by a detached ArrayBuffer`);
@@ -108,7 +115,7 @@ function prepare(list: TensorList, stride: number): PreparedList {
  * Checks a call the way the native binding does, in the same order, and returns the arrays to
  * update. Nothing is written before this returns, so a refused call changes no buffer.
  */
-function resolve(k: AnyKernel, list: unknown, scalars: unknown, flags: unknown): readonly FloatArray[] {
+function resolve(k: AnyKernel, list: unknown, scalars: unknown, flags: unknown): readonly StateArray[] {
   const kernel = k.exportName;
   const prepared = ReferencePrepared.is(list);
   if (!prepared && !Array.isArray(list)) {
@@ -138,7 +145,7 @@ function resolve(k: AnyKernel, list: unknown, scalars: unknown, flags: unknown):
     );
   }
   checkList(arr, kernel, stride);
-  return arr as FloatArray[];
+  return arr as StateArray[];
 }
 
 /** The objects a kernel's loop reads its scalars, flags and buffers from, reused by every call. */
@@ -146,6 +153,8 @@ interface Scratch {
   s: Record<string, number>;
   on: Record<string, boolean>;
   state: FloatArray[];
+  /** bfloat16 state, widened a chunk at a time. */
+  wide: Float32Array[];
 }
 const scratch = new WeakMap<AnyKernel, Scratch>();
 const EMPTY = new Float64Array(0);
@@ -153,7 +162,7 @@ const EMPTY = new Float64Array(0);
 function scratchOf(kernel: AnyKernel): Scratch {
   let sc = scratch.get(kernel);
   if (sc === undefined) {
-    sc = { s: {}, on: {}, state: [] };
+    sc = { s: {}, on: {}, state: [], wide: [] };
     scratch.set(kernel, sc);
   }
   return sc;
@@ -172,7 +181,7 @@ function step(kernel: AnyKernel, input: TensorList | PreparedList, scalars: Floa
     if (t >= 0) return t;
     if ((flags & CHECK_ONLY) !== 0) return undefined;
   }
-  const { s, on, state } = scratchOf(kernel);
+  const { s, on, state, wide } = scratchOf(kernel);
   // The scalars in the tensors' type, as the native kernels read them (T(s[i])) and torch uses a
   // Python float on a float32 tensor: a call's tensors share one dtype.
   const names = kernel.scalars;
@@ -183,16 +192,54 @@ function step(kernel: AnyKernel, input: TensorList | PreparedList, scalars: Floa
   const loop = kernel.reference;
   const n = stride - 2;
   state.length = n;
-  for (let t = 0; t < list.length; t += stride) {
-    for (let j = 0; j < n; j++) state[j] = list[t + 2 + j];
-    loop(list[t], list[t + 1], state, s, on);
+  if (n > 0 && list[2] instanceof Uint16Array) {
+    stepBfloat16(list, stride, loop, state, wide, s, on);
+  } else {
+    for (let t = 0; t < list.length; t += stride) {
+      for (let j = 0; j < n; j++) state[j] = list[t + 2 + j] as FloatArray;
+      loop(list[t] as FloatArray, list[t + 1] as FloatArray, state, s, on);
+    }
   }
   state.fill(EMPTY);
   return undefined;
 }
 
+/** Elements per chunk of a bfloat16-state call (the native runner's chunk). */
+const BF16_CHUNK = 1024;
+
+/**
+ * The bfloat16-state runner, as the native one: each chunk's state widened to float32, the
+ * kernel's loop run on it, the state rounded back to nearest even.
+ */
+function stepBfloat16(
+  list: readonly StateArray[],
+  stride: number,
+  loop: AnyKernel['reference'],
+  state: FloatArray[],
+  wide: Float32Array[],
+  s: Record<string, number>,
+  on: Record<string, boolean>,
+): void {
+  const n = stride - 2;
+  while (wide.length < n) wide.push(new Float32Array(BF16_CHUNK));
+  for (let t = 0; t < list.length; t += stride) {
+    const p = list[t] as FloatArray;
+    const g = list[t + 1] as FloatArray;
+    for (let off = 0; off < p.length; off += BF16_CHUNK) {
+      const m = Math.min(BF16_CHUNK, p.length - off);
+      for (let j = 0; j < n; j++) {
+        const view = m === BF16_CHUNK ? wide[j] : wide[j].subarray(0, m);
+        widenBfloat16(list[t + 2 + j] as Uint16Array, off, m, view);
+        state[j] = view;
+      }
+      loop(p.subarray(off, off + m), g.subarray(off, off + m), state, s, on);
+      for (let j = 0; j < n; j++) narrowBfloat16(state[j], m, list[t + 2 + j] as Uint16Array, off);
+    }
+  }
+}
+
 /** The index (in tensors) of the first tuple whose grad holds a NaN or an infinity, or -1. */
-function firstNonFiniteTensor(list: readonly FloatArray[], stride: number): number {
+function firstNonFiniteTensor(list: readonly StateArray[], stride: number): number {
   for (let t = 0; t < list.length; t += stride) if (firstNonFinite(list[t + 1]) >= 0) return t / stride;
   return -1;
 }

@@ -23,7 +23,14 @@ import type { AnyKernel } from './kernel.js';
 
 export type FloatArray = Float32Array | Float64Array;
 export type DType = 'float32' | 'float64';
-export type TensorList = FloatArray[];
+/**
+ * A state buffer: the param's dtype, or bfloat16 bit patterns (Uint16Array) beside float32
+ * params (`stateDtype: 'bfloat16'`): the kernels widen them to float32, run the float32 loop and
+ * round back to nearest even.
+ */
+export type StateArray = FloatArray | Uint16Array;
+/** [p0, g0, state..., p1, g1, state..., ...]: p and g float arrays, the state as StateArray. */
+export type TensorList = StateArray[];
 
 /**
  * A tensor list validated once by `Backend.prepare(list, stride)`, accepted by every step kernel

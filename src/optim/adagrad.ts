@@ -1,5 +1,5 @@
 import { defineKernel } from '../backend/kernel.js';
-import type { FloatArray } from '../backend/types.js';
+import type { StateArray } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState, OptimizerOptions, ParamsInput } from './optimizer.js';
 import { decayedGrad } from './prelude.js';
@@ -69,8 +69,8 @@ export class Adagrad extends Optimizer<AdagradGroup> {
     super(params, options, SPEC);
   }
 
-  protected override initBuffer(_name: string, view: FloatArray, g: AdagradGroup): FloatArray {
-    return view.fill(g.initialAccumulatorValue);
+  protected override initBuffer(_name: string, view: StateArray, g: AdagradGroup): StateArray {
+    return this.fillState(view, g.initialAccumulatorValue);
   }
 
   protected override fillScalars(g: AdagradGroup, _flags: number, state: ParamState, out: Float64Array): number {

@@ -1,5 +1,5 @@
 import { defineKernel } from '../backend/kernel.js';
-import type { FloatArray } from '../backend/types.js';
+import type { StateArray } from '../backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../errors.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamsInput } from './optimizer.js';
@@ -97,8 +97,8 @@ export class Rprop extends Optimizer<RpropGroup> {
     }
   }
 
-  protected override initBuffer(name: string, view: FloatArray, g: RpropGroup): FloatArray {
-    return name === 'stepSize' ? view.fill(g.lr) : view;
+  protected override initBuffer(name: string, view: StateArray, g: RpropGroup): StateArray {
+    return name === 'stepSize' ? this.fillState(view, g.lr) : view;
   }
 
   protected override fillScalars(g: RpropGroup, _flags: number, _state: unknown, out: Float64Array): number {

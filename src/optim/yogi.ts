@@ -1,5 +1,5 @@
 import { defineKernel } from '../backend/kernel.js';
-import type { FloatArray } from '../backend/types.js';
+import type { StateArray } from '../backend/types.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
 import { PowerSequence } from './powi.js';
@@ -79,8 +79,8 @@ export class Yogi extends Optimizer<YogiGroup> {
     super(params, options, SPEC);
   }
 
-  protected override initBuffer(_name: string, view: FloatArray, g: YogiGroup): FloatArray {
-    return view.fill(g.initialAccumulatorValue);
+  protected override initBuffer(_name: string, view: StateArray, g: YogiGroup): StateArray {
+    return this.fillState(view, g.initialAccumulatorValue);
   }
 
   protected override fillScalars(g: YogiGroup, _flags: number, state: ParamState, out: Float64Array): number {

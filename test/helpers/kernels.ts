@@ -58,9 +58,13 @@ export function flagName(k: AnyKernel, flags: number): string {
 type OptimizerInstance = optim.Optimizer<optim.GroupBase>;
 export type OptimizerClass = new (params: optim.Param[], options?: object) => OptimizerInstance;
 
-/** Every optimizer class src/optim exports (the subclasses of Optimizer). */
+/**
+ * Every optimizer class src/optim exports (the subclasses of Optimizer) whose step is a kernel
+ * call on params of any shape: not Muon, which takes 2-D params only and multiplies matrices
+ * (test/muon.test.ts covers its validation, non-finite policy and state).
+ */
 export const OPTIMIZER_CLASSES = (Object.entries(optim) as Array<[string, unknown]>).filter(
-  ([, v]) => typeof v === 'function' && v.prototype instanceof optim.Optimizer,
+  ([, v]) => typeof v === 'function' && v.prototype instanceof optim.Optimizer && v !== optim.Muon,
 ) as ReadonlyArray<[string, OptimizerClass]>;
 
 export type { StepCall } from '../../src/backend/trace.js';
