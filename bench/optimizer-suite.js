@@ -145,6 +145,42 @@ function nonFiniteTimes(log) {
   return out;
 }
 
+/**
+ * bfloat16 state (`stateDtype: 'bfloat16'`) against float32 state: Adam f32 through Adam.step(),
+ * native, with one step thread and with all of them, sampled in alternation. The state moves 8
+ * bytes per element instead of 16 (20 bytes per element in all instead of 28); each call widens
+ * and rounds it, a chunk at a time.
+ */
+function bfloat16Times(log) {
+  const out = [];
+  const native = loadNative();
+  if (!native.backend) return out;
+  optim.setBackend('native');
+  const all = native.addon.info().stepThreads;
+  for (const threads of [...new Set([1, all])]) {
+    optim.setNumThreads(threads);
+    for (const n of [1e3, 1e5, 1e6, 1e7]) {
+      gc();
+      const make = (stateDtype) => {
+        const p = optim.param(new Float32Array(n).fill(0.01));
+        fillGrad(p.grad);
+        const opt = new optim.Adam([p], { lr: 1e-3, stateDtype });
+        opt.step();
+        return opt;
+      };
+      const full = make('param');
+      const half = make('bfloat16');
+      const [a, b] = measureAll([() => full.step(), () => half.step()]);
+      const row = { threads, n, float32NsPerElem: a.ns / n, bfloat16NsPerElem: b.ns / n, ratio: b.ns / a.ns };
+      log(`[bfloat16] Adam f32 n=${n}, ${threads} thread(s): float32 state ${row.float32NsPerElem.toFixed(3)} ns/el, bfloat16 state ${row.bfloat16NsPerElem.toFixed(3)} ns/el (${row.ratio.toFixed(2)}×)`);
+      out.push(row);
+    }
+  }
+  optim.setNumThreads(all);
+  optim.setBackend('auto');
+  return out;
+}
+
 function runOptimizerSuite(log) {
   const backends = optim.nativeAvailable() ? ['native', 'reference'] : ['reference'];
   const steps = {};
@@ -157,8 +193,9 @@ function runOptimizerSuite(log) {
   const handles = handleTimes(log);
   const fixed = fixedCosts(log);
   const nonFinite = nonFiniteTimes(log);
+  const bfloat16 = bfloat16Times(log);
   optim.setBackend('auto');
-  return { steps, ratios, handles, fixed, nonFinite };
+  return { steps, ratios, handles, fixed, nonFinite, bfloat16 };
 }
 
 module.exports = { runOptimizerSuite };

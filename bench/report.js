@@ -116,6 +116,37 @@ function nonFiniteSection(rows) {
   ].join('\n');
 }
 
+function bfloat16Section(rows) {
+  if (!rows || rows.length === 0) return '';
+  return [
+    "## bfloat16 state: Adam f32 `Adam.step()`, native, stateDtype 'bfloat16' vs float32 state",
+    '',
+    'bfloat16 state halves the state memory (m and v: 8 instead of 16 bytes per element; 20 instead of 28 bytes of traffic per element in all). Each call widens a chunk of state to float32, runs the float32 kernel and rounds back (docs/bfloat16.md): the conversions cost time where the step runs from cache and pay back where it streams from memory.',
+    '',
+    table(
+      ['step threads', 'n', 'float32 state ns/el', 'bfloat16 state ns/el', 'bfloat16 ÷ float32'],
+      rows.map((r) => [String(r.threads), String(r.n), fmt(r.float32NsPerElem), fmt(r.bfloat16NsPerElem), `${r.ratio.toFixed(2)}×`]),
+    ),
+  ].join('\n');
+}
+
+function torchSection(peer) {
+  if (!peer) return '';
+  const head = "## Against PyTorch's Adam: float32 `Adam.step()` (ours: native, nonFinite 'error') vs torch's for-loop (foreach=False) and fused (fused=True) CPU Adam, and the bandwidth limit";
+  const lines = [head, ''];
+  if (peer.error) lines.push(`PyTorch not measured: ${peer.error}.`, '');
+  else lines.push(`torch ${peer.torch} in a python3 subprocess of the same run (bench/torch_adam.py), timed as ours are: medians of 7 samples of ≥ 20 ms. The limit: an in-place axpy through our sgd kernel (3 float32 streams) at the same n and thread count, scaled to Adam's 7 streams.`, '');
+  const f = (x) => (x === null || x === undefined ? '–' : fmt(x));
+  const ratio = (a, b) => (a === null || b === null || b === undefined ? '–' : `${(a / b).toFixed(2)}×`);
+  lines.push(
+    table(
+      ['threads', 'n', 'ours ns/el', 'torch for-loop ns/el', 'torch fused ns/el', 'ours ÷ torch fused', 'limit ns/el', 'ours ÷ limit'],
+      peer.rows.map((r) => [String(r.threads), String(r.n), fmt(r.oursNsPerElem), f(r.torchForloopNsPerElem), f(r.torchFusedNsPerElem), ratio(r.oursNsPerElem, r.torchFusedNsPerElem), fmt(r.boundNsPerElem), ratio(r.oursNsPerElem, r.boundNsPerElem)]),
+    ),
+  );
+  return lines.join('\n');
+}
+
 function render(results) {
   return [
     envSection(results.env, results.durationS),
@@ -134,6 +165,10 @@ function render(results) {
     fixedSection(results.optimizer.fixed),
     '',
     nonFiniteSection(results.optimizer.nonFinite),
+    '',
+    bfloat16Section(results.optimizer.bfloat16),
+    '',
+    torchSection(results.torchPeer),
     '',
     linalgSections(results.linalg),
     '',

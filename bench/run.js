@@ -19,6 +19,7 @@ const { runLinalgBench, MATMUL_SIZES, CHOLESKY_SIZES, REFERENCE_MAX } = require(
 const { loadPeers, ML_MATRIX_MAX } = require('./peers.js');
 const { runSeparate } = require('./separate.js');
 const { runMinimizeSuite } = require('./minimize-suite.js');
+const { runTorchPeer } = require('./torch-peer.js');
 const { loadNative } = require('../dist/backend/native.js');
 const { render } = require('./report.js');
 const { gc } = require('./timing.js');
@@ -62,8 +63,10 @@ async function main() {
   const linalg = await linalgSuite();
   gc();
   const minimize = runMinimizeSuite(log);
+  gc();
+  const torchPeer = runTorchPeer(SIZES.filter((n) => n >= 1e3), log);
   env.loadAverageEnd = require('node:os').loadavg().map((x) => +x.toFixed(2));
-  const results = { env, durationS: (Date.now() - t0) / 1e3, sizes: SIZES, kernels, optimizer, linalg, minimize };
+  const results = { env, durationS: (Date.now() - t0) / 1e3, sizes: SIZES, kernels, optimizer, linalg, minimize, torchPeer };
   const md = render(results);
 
   const dir = path.join(__dirname, 'results');

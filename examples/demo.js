@@ -125,7 +125,8 @@ function partSoftmax(data, args, native) {
   const comparisons = [];
   const backends = native ? ['native', 'reference'] : ['reference'];
   const perReference = args.referenceBudget / OPTIMIZERS.length;
-  for (const spec of OPTIMIZERS) {
+  for (const base of OPTIMIZERS) {
+    const spec = args.stateDtype === 'param' ? base : { ...base, options: { ...base.options, stateDtype: args.stateDtype } };
     const pair = {};
     for (const backend of backends) {
       const budgetSeconds = backend === 'reference' && native ? perReference : Infinity;

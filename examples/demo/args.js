@@ -13,6 +13,8 @@ const USAGE = `Usage: npm run demo -- [options]
   --batch-size N          minibatch size (default 128)
   --reference-budget S    seconds the reference-backend runs may take together (default 30);
                           a run that would take longer stops early and its time is extrapolated
+  --state-dtype D         the optimizers' state storage: param (default: float32, as the
+                          params) or bfloat16 (half the state memory; docs/bfloat16.md)
   --out DIR               where the chart and the summary go (default results/demo)
   --help                  this text
 `;
@@ -34,6 +36,7 @@ function readArgs(argv) {
       'batch-size': { type: 'string', default: '128' },
       'reference-budget': { type: 'string', default: '30' },
       out: { type: 'string' },
+      'state-dtype': { type: 'string', default: 'param' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -44,7 +47,12 @@ function readArgs(argv) {
   }
   const budget = Number(values['reference-budget']);
   if (!(budget > 0)) throw new Error(`--reference-budget must be a number of seconds > 0, got ${JSON.stringify(values['reference-budget'])}`);
+  const stateDtype = values['state-dtype'];
+  if (stateDtype !== 'param' && stateDtype !== 'bfloat16') {
+    throw new Error(`--state-dtype must be param or bfloat16, got ${JSON.stringify(stateDtype)}`);
+  }
   return {
+    stateDtype,
     data: values.data === undefined ? undefined : path.resolve(values.data),
     synthetic: values.synthetic,
     epochs: positiveInteger('epochs', values.epochs),
