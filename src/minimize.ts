@@ -164,9 +164,10 @@ export function minimize(fun: (x: FloatArray) => Evaluation, x0: FloatArray, opt
     return r;
   };
   const history: IterationInfo[] = [];
-  const report = (info: IterationInfo): boolean => {
+  /** Records a row; `x` is the iterate the row describes (p.data unless the step already moved it). */
+  const report = (info: IterationInfo, x: FloatArray = p.data): boolean => {
     history.push(info);
-    return options.onIteration ? options.onIteration(info, p.data) !== false : true;
+    return options.onIteration ? options.onIteration(info, x) !== false : true;
   };
   const done = (fun: number, gradNorm: number, nit: number, success: boolean, message: string): MinimizeResult => ({
     x: p.data, fun, gradNorm, nit, nfev, success, message, history,
@@ -200,9 +201,11 @@ export function minimize(fun: (x: FloatArray) => Evaluation, x0: FloatArray, opt
         report(info);
         return done(ev.loss, gradNorm, nit, false, 'Maximum number of iterations has been exceeded.');
       }
+      // The row describes x_nit (its loss, its gradient); the step below moves p, so keep x_nit.
+      const x = options.onIteration ? p.data.slice() : p.data;
       const { info: step, after } = newton.stepFrom(ev, closure);
       info.lambda = step.lambda;
-      if (!report(info)) return finish(nit + 1, 'Stopped by onIteration.');
+      if (!report(info, x)) return finish(nit + 1, 'Stopped by onIteration.');
       if (!step.moved) return done(ev.loss, gradNorm, nit, false, 'Desired error not necessarily achieved: no damping lowered the loss.');
       ev = after ?? newton.evaluate(closure);
     }
@@ -242,7 +245,7 @@ export function minimize(fun: (x: FloatArray) => Evaluation, x0: FloatArray, opt
         }
         return l;
       });
-      const keepGoing = report({ nit, loss, gradNorm: startGradNorm });
+      const keepGoing = report({ nit, loss, gradNorm: startGradNorm }, before);
       if (startGradNorm <= gtol) return done(loss, startGradNorm, nit, true, 'Optimization terminated successfully: max|g| <= gtol.');
       if (!keepGoing) return finish(nit + 1, 'Stopped by onIteration.');
       if (p.data.every((v, i) => v === before[i])) {

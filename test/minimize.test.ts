@@ -45,6 +45,20 @@ describe.each(backendRows)('minimize (%s)', (_name, backend) => {
     expect(Array.from(x0)).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
+  it.each(['newton', 'lbfgs', 'bfgs', 'adam'] as const)("'%s': onIteration gets the iterate its row describes (loss = f(x))", (method) => {
+    const f = rosenbrock(true);
+    let rows = 0;
+    minimize(f, x0, {
+      method,
+      maxIter: 8,
+      onIteration: (info, x) => {
+        expect(f(Float64Array.from(x)).loss, `row ${info.nit}`).toBe(info.loss);
+        rows++;
+      },
+    });
+    expect(rows).toBeGreaterThan(3);
+  });
+
   it("'lbfgs' (strong Wolfe) reaches Rosenbrock's minimum", () => {
     const r = minimize(rosenbrock(false), x0, { method: 'lbfgs', gtol: 1e-8, maxIter: 500 });
     expect(r.success).toBe(true);
