@@ -6,7 +6,8 @@
   # never -ffast-math (it breaks NaN/Inf handling). No -march: the baseline stays x86-64 and
   # wider kernels are picked at run time.
   "variables": {
-    "optim_blas%": "<!(node scripts/detect-blas.js)"
+    "optim_blas%": "<!(node scripts/detect-blas.js)",
+    "optim_gloo%": "<!(node scripts/detect-gloo.js)"
   },
   "targets": [
     {
@@ -27,6 +28,11 @@
         ["optim_blas=='openblas'", {
           "defines": ["OPTIM_HAVE_OPENBLAS"],
           "libraries": ["-lopenblas", "-llapacke"]
+        }],
+        ["optim_gloo=='gloo'", {
+          "defines": ["OPTIM_HAVE_GLOO"],
+          "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+          "libraries": ["-lgloo", "-lpthread"]
         }]
       ]
     }

@@ -2,6 +2,7 @@
 // "addon >= 90% of OpenBLAS direct" target. blas-direct.js compiles it at bench time
 // (cc -O2 blas-direct.c -lopenblas); separate.js runs it under each OPENBLAS_NUM_THREADS.
 // Usage: blas-direct 64,128,... ; prints one JSON object per dtype and size.
+// `blas-direct potrf 500,1000,...`: dpotrf instead (see potrf_main; bench/cholesky-direct.js).
 // Timing follows timing.js: a warm-up of >= 40 ms, samples of >= 20 ms, the median of 7 rounds
 // (5 when a sample exceeds 60 ms, 3 past 150 ms).
 #include <cblas.h>
@@ -64,9 +65,67 @@ static double median_ms(int f64, int n, int* rounds_out) {
   return rounds % 2 ? sample[rounds / 2] : (sample[rounds / 2 - 1] + sample[rounds / 2]) / 2;
 }
 
+// LAPACK's dpotrf as OpenBLAS exports it (its C implementation of the Fortran interface; no
+// LAPACKE, so the link line stays -lopenblas). On a row-major lower triangle, 'U' in column-major
+// terms: the call the addon makes, on the caller's memory as it is.
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+
+// `blas-direct potrf 500,1000,...`: per size, the median ms of dpotrf alone, measured as
+// (memcpy of the matrix + dpotrf) − (memcpy alone): each call must start from the unfactored
+// matrix. The matrix is diagonally dominant, as bench/linalg.js's spd(). One JSON line per size.
+static int potrf_main(char* list) {
+  for (char* tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+    int n = atoi(tok), info = 0;
+    size_t nn = (size_t)n * n;
+    double *a = malloc(nn * 8), *w = malloc(nn * 8), both[9], copy[9];
+    unsigned s = 7;
+    for (int i = 0; i < n; i++) {
+      for (int j = 0; j <= i; j++) {
+        s = s * 1103515245u + 12345u;
+        double v = ((s >> 8) / 8388608.0 - 1.0) / n;
+        a[(size_t)i * n + j] = a[(size_t)j * n + i] = i == j ? 2 : v;
+      }
+    }
+    double t0 = 0, one = 0;
+    for (int k = 0; k < 3; k++) {
+      t0 = now_ms();
+      memcpy(w, a, nn * 8);
+      dpotrf_("U", &n, w, &n, &info);
+      one = now_ms() - t0;
+    }
+    if (info != 0) {
+      fprintf(stderr, "dpotrf: info %d at n = %d\n", info, n);
+      return 1;
+    }
+    long inner = (long)(20 / one) + 1;
+    for (int r = 0; r < 9; r++) {
+      t0 = now_ms();
+      for (long k = 0; k < inner; k++) {
+        memcpy(w, a, nn * 8);
+        dpotrf_("U", &n, w, &n, &info);
+      }
+      both[r] = (now_ms() - t0) / inner;
+      t0 = now_ms();
+      for (long k = 0; k < inner; k++) {
+        memcpy(w, a, nn * 8);
+        __asm__ volatile("" ::"r"(w) : "memory");  // keep every copy
+      }
+      copy[r] = (now_ms() - t0) / inner;
+    }
+    qsort(both, 9, sizeof(double), cmp);
+    qsort(copy, 9, sizeof(double), cmp);
+    printf("{\"kind\":\"potrf\",\"dtype\":\"float64\",\"n\":%d,\"ms\":%.6f,\"copyMs\":%.6f,\"threads\":%d,\"repeats\":9}\n",
+           n, both[4] - copy[4], copy[4], openblas_get_num_threads());
+    fflush(stdout);
+    free(a), free(w);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && strcmp(argv[1], "potrf") == 0) return potrf_main(argv[2]);
   if (argc != 2) {
-    fprintf(stderr, "usage: blas-direct 64,128,...\n");
+    fprintf(stderr, "usage: blas-direct 64,128,...  |  blas-direct potrf 500,1000,...\n");
     return 2;
   }
   for (int f64 = 0; f64 <= 1; f64++) {

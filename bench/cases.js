@@ -10,7 +10,7 @@ const { CHECK_FINITE, CHECK_ONLY } = require('../dist/backend/types.js');
 
 const STEPS = 10;
 
-/** [case name, optimizer class, options]. */
+/** [case name, optimizer class, options, which of the calls to keep (default: any)]. */
 const CONFIGS = [
   ['sgd', optim.SGD, { lr: 1e-3 }],
   ['sgd momentum', optim.SGD, { lr: 1e-3, momentum: 0.9 }],
@@ -28,16 +28,22 @@ const CONFIGS = [
   ['lion', optim.Lion, {}],
   ['adabelief', optim.AdaBelief, {}],
   ['yogi', optim.Yogi, {}],
+  // LAMB runs two passes per param: the case is the first (moments and direction), not the apply pass.
+  ['lamb', optim.LAMB, {}, (c) => (c.flags & c.kernel.flag.direction) !== 0],
+  ['lars', optim.LARS, { lr: 0.1 }],
+  ['schedule-free adamw', optim.ScheduleFreeAdamW, {}],
+  ['schedule-free sgd', optim.ScheduleFreeSGD, {}],
 ];
 
 /** The kernel calls `fn` makes through the backend in use (src/backend/trace.ts). */
 const captureSteps = (fn) => traceSteps(optim.getBackend(), fn);
 
 /**
- * The last kernel call of `steps` steps of `Class` with `options` on one element (reference
- * backend): `{ kernel, flags, scalars }`, flags without the gradient-check bits.
+ * The last kernel call (the last one `pick` accepts) of `steps` steps of `Class` with `options`
+ * on one element (reference backend): `{ kernel, flags, scalars }`, flags without the
+ * gradient-check bits.
  */
-function lastCall(Class, options, steps = STEPS) {
+function lastCall(Class, options, steps = STEPS, pick = () => true) {
   const previous = optim.getBackend().name;
   optim.setBackend('reference');
   try {
@@ -50,7 +56,7 @@ function lastCall(Class, options, steps = STEPS) {
     const calls = captureSteps(() => {
       for (let t = 0; t < steps; t++) opt.step(closure);
     });
-    const { kernel, flags, scalars } = calls[calls.length - 1];
+    const { kernel, flags, scalars } = calls.filter(pick).at(-1);
     return { kernel, flags: flags & ~(CHECK_FINITE | CHECK_ONLY), scalars };
   } finally {
     optim.setBackend(previous);
@@ -63,8 +69,8 @@ function lastCall(Class, options, steps = STEPS) {
  * loaded when the store comes: no extra write-allocate traffic (the same accounting as the
  * bandwidth probe's 3 streams).
  */
-const CASES = CONFIGS.map(([name, Class, options]) => {
-  const { kernel, flags, scalars } = lastCall(Class, options);
+const CASES = CONFIGS.map(([name, Class, options, pick]) => {
+  const { kernel, flags, scalars } = lastCall(Class, options, STEPS, pick);
   const stride = kernel.stride(flags);
   return { name, kernel, flags, stride, streams: 1 + 2 * (stride - 1), scalars };
 });

@@ -7,6 +7,7 @@ const { loadNative } = require('../dist/backend/native.js');
 const { referenceBackend } = require('../dist/backend/reference.js');
 const { CASES, axpyProbe } = require('./cases.js');
 const { measureAll, median, gc } = require('./timing.js');
+const { runReferencePlain } = require('./reference-plain.js');
 
 /**
  * Deterministic values valid for every kernel's state (states positive, grads never 0), so no
@@ -63,6 +64,8 @@ function runSuite(dtype, sizes, log) {
       log(`[${dtype}] n=${n} in-place axpy (sgd kernel) ${((probeBytes * n) / ns).toFixed(1)} GB/s`);
     }
   }
+  gc();
+  out.referencePlain = runReferencePlain(dtype, sizes.filter((n) => n >= 1e4), log);
   return out;
 }
 

@@ -58,6 +58,20 @@ function kernelSection(suite) {
   ].join('\n');
 }
 
+function referencePlainSection(suites) {
+  const rows = suites.flatMap((s) =>
+    (s.referencePlain ?? []).map((r) => [s.dtype, sizeName(r.n), fmt(r.referenceNsPerElem), fmt(r.plainNsPerElem), `${r.ratio.toFixed(2)}×`]),
+  );
+  if (rows.length === 0) return '';
+  return [
+    '## The reference backend against a plain JavaScript loop: Adam, ns per element',
+    '',
+    "`referenceBackend.step(ADAM_KERNEL, prepared, scalars, 0)` (torch's defaults at step 10, no weight decay, no amsgrad) against the same arithmetic written as one loop in bench/reference-plain.js (checked to give the same bits), sampled in alternation at each n, in each dtype's kernel-suite process after every other kernel has run. Target: reference ÷ plain ≤ 1.5× from 1e4 elements.",
+    '',
+    table(['dtype', 'n', 'reference ns/el', 'plain JS ns/el', 'reference ÷ plain'], rows),
+  ].join('\n');
+}
+
 function optimizerSection(opt) {
   const backends = Object.keys(opt.steps);
   const layouts = opt.steps[backends[0]].map((r) => r.layout);
@@ -160,6 +174,8 @@ function render(results) {
     'bytes/el: arrays read + arrays written per element (Adam: p, g, m, v read; p, m, v written = 7 × 4 bytes in f32). At small n the kernels work from cache, as does the probe, but from a larger footprint (all the kernel\'s arrays against the probe\'s two), so those fractions compare cache levels loosely; at 1e7 both stream from memory.',
     '',
     ...results.kernels.flatMap((s) => [kernelSection(s), '']),
+    referencePlainSection(results.kernels),
+    '',
     optimizerSection(results.optimizer),
     '',
     fixedSection(results.optimizer.fixed),

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// `npm install` hook: use a prebuilt binary when one matches (prebuilds/, via node-gyp-build),
-// otherwise build with node-gyp against the headers of the Node that runs this script, so no
-// header download is needed (`--nodedir` = the install prefix holding include/node/node_api.h).
+// `npm install` hook: use a prebuilt binary when one matches and loads (prebuilds/, via
+// node-gyp-build; then nothing is compiled), otherwise build with node-gyp against the headers of
+// the Node that runs this script, so no header download is needed (`--nodedir` = the install
+// prefix holding include/node/node_api.h). In a git checkout only build/Release counts: a
+// developer gets the addon of the sources at hand (with OpenBLAS and Gloo when installed), not
+// the portable prebuild that `npm pack` makes.
 //
-// A failed build does not fail the install: the package falls back to the pure-TypeScript
-// backend and says so once at load. Set OPTIM_REQUIRE_NATIVE=1 (CI does) to make it fatal.
+// A failed build does not fail the install: the package falls back to the WebAssembly backend
+// (else the pure-TypeScript one) and says so once at load. Set OPTIM_REQUIRE_NATIVE=1 (CI does) to make it fatal.
 // `--force` rebuilds even when a binary exists.
 'use strict';
 const fs = require('node:fs');
@@ -14,12 +17,16 @@ const { spawnSync } = require('node:child_process');
 const root = path.resolve(__dirname, '..');
 const force = process.argv.includes('--force');
 
-function hasBinary() {
+/** A binary node-gyp-build would pick (build/Release, else prebuilds/<platform>-<arch>) that loads here. */
+function loadableBinary() {
   try {
-    require('node-gyp-build').path(root);
-    return true;
+    const file = fs.existsSync(path.join(root, '.git'))
+      ? path.join(root, 'build', 'Release', 'optim.node')
+      : require('node-gyp-build').path(root);
+    require(file);
+    return file;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -42,7 +49,11 @@ function nodeDir() {
 }
 
 function main() {
-  if (!force && hasBinary()) return 0;
+  const found = force ? undefined : loadableBinary();
+  if (found) {
+    console.log(`optim: using ${path.relative(root, found)}, no build needed`);
+    return 0;
+  }
   const gyp = nodeGypCommand();
   if (!gyp) return fail('node-gyp not found (install it, or use a prebuilt binary)');
   const args = [gyp, 'rebuild', '--release'];
@@ -57,7 +68,7 @@ function main() {
 function fail(why) {
   const required = process.env.OPTIM_REQUIRE_NATIVE === '1';
   console.error(`optim: native build failed: ${why}.` +
-    (required ? '' : ' The pure-TypeScript backend will be used instead.'));
+    (required ? '' : ' The WebAssembly backend will be used instead.'));
   return required ? 1 : 0;
 }
 

@@ -62,3 +62,17 @@ export class CheckpointError extends OptimStateError {
     this.name = 'CheckpointError';
   }
 }
+
+/**
+ * A collective or a process group of optim/distributed failed or cannot be used: Gloo is not
+ * built into the addon, a rank was lost or timed out, the ranks' calls do not match, or the group
+ * was destroyed. `code` says which ('unavailable' | 'lost' | 'timeout' | 'mismatch' |
+ * 'destroyed' | 'broken' | 'rendezvous'); `lostRank` names the rank that disappeared
+ * when one did (the others learn it from the rendezvous store), else it is undefined.
+ */
+export class DistributedError extends OptimStateError {
+  constructor(message: string, readonly code: string, readonly lostRank?: number) {
+    super(message);
+    this.name = 'DistributedError';
+  }
+}

@@ -28,7 +28,7 @@ export {
   loadFashionMnist, syntheticFashionMnist, hasFashionMnist, scalePixels, FASHION_MNIST_CLASSES, FASHION_MNIST_DEBIAN_DIR,
 } from './data/fashion-mnist.js';
 export type { FashionMnist, ImageSplit, LoadFashionMnistOptions, SyntheticFashionMnistOptions } from './data/fashion-mnist.js';
-export { OptimTypeError, OptimRangeError, OptimStateError, CholeskyError, NonFiniteError, CheckpointError } from './errors.js';
+export { OptimTypeError, OptimRangeError, OptimStateError, CholeskyError, NonFiniteError, CheckpointError, DistributedError } from './errors.js';
 export { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
 export type { Checkpoint, LoadedCheckpoint, LoadCheckpointOptions } from './checkpoint.js';
 export { VERSION } from './version.js';

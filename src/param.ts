@@ -16,6 +16,27 @@ export interface Param<T extends FloatArray = FloatArray> {
    * Optimizers that need a matrix (Muon) read it; the elementwise ones ignore it.
    */
   readonly shape: readonly number[];
+  /**
+   * A row-sparse gradient, for the optimizers that take one (SparseAdam): the rows of the param
+   * that the gradient touches and their values. Set it before `step()`; `zeroGrad()` clears it
+   * (sets it to undefined). The other optimizers read `grad` only. See SparseGrad.
+   */
+  sparseGrad?: SparseGrad<T> | undefined;
+}
+
+/**
+ * A row-sparse gradient (torch's uncoalesced `sparse_coo_tensor` with one sparse dim): row
+ * `indices[k]` of the param gets the gradient row `values[k·L .. (k+1)·L)`, L the row length.
+ * The rows of a param of shape `[rows, ...rest]` are its `shape[0]` slices, each of
+ * `product(rest)` elements (a vector's rows are its elements, L = 1). Indices may repeat (their
+ * rows are summed) and come in any order; `values` is of the param's dtype, `indices.length · L`
+ * long.
+ */
+export interface SparseGrad<T extends FloatArray = FloatArray> {
+  /** Row numbers, integers in [0, rows): a Uint32Array or an array of numbers. */
+  indices: Uint32Array | readonly number[];
+  /** One gradient row per index, row-major, in the param's dtype. */
+  values: T;
 }
 
 /** What `param(data, name, options)` takes besides the data and the name. */

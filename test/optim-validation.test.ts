@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AdaBelief, Adadelta, Adagrad, ASGD, Adam, Adamax, AdamW, Lion, NAdam, RAdam, RMSprop, Rprop, SGD, Yogi, param } from '../src/optim/index.js';
+import { AdaBelief, Adadelta, Adafactor, Adagrad, ASGD, Adam, Adamax, AdamW, Lion, NAdam, RAdam, RMSprop, Rprop, SGD, Yogi, param } from '../src/optim/index.js';
+import { LAMB, LARS, ScheduleFreeAdamW, ScheduleFreeSGD } from '../src/optim/index.js';
 import type { GroupBase, Optimizer, Param } from '../src/optim/index.js';
 import { OptimRangeError, OptimTypeError } from '../src/errors.js';
 import type { FloatArray } from '../src/backend/types.js';
@@ -26,14 +27,23 @@ const ALL: Array<[string, Ctor, object]> = [
   ['Lion', Lion as unknown as Ctor, {}],
   ['AdaBelief', AdaBelief as unknown as Ctor, { nesterov: true }],
   ['Yogi', Yogi as unknown as Ctor, {}],
+  ['LAMB', LAMB as unknown as Ctor, { weightDecay: 0.01 }],
+  ['LARS', LARS as unknown as Ctor, { lr: 0.1, weightDecay: 0.01, nesterov: true }],
+  ['ScheduleFreeAdamW', ScheduleFreeAdamW as unknown as Ctor, { warmupSteps: 2, weightDecay: 0.01 }],
+  ['ScheduleFreeSGD', ScheduleFreeSGD as unknown as Ctor, { weightDecay: 0.01 }],
+  ['Adafactor', Adafactor as unknown as Ctor, { weightDecay: 0.01 }],
 ];
 
 const BETAS = new Set(['Adam', 'AdamW', 'NAdam', 'RAdam', 'Adamax']);
 /** The optimizers without weight decay or eps (torch's Rprop has neither; optax's AdaBelief and Yogi have no weight decay). */
 const NO_DECAY = new Set(['Rprop', 'AdaBelief', 'Yogi']);
-const NO_EPS = new Set(['SGD', 'Rprop', 'ASGD', 'Lion']);
+const NO_EPS = new Set(['SGD', 'Rprop', 'ASGD', 'Lion', 'Adafactor', 'ScheduleFreeSGD']); // Adafactor's eps is a pair [eps1, eps2]: checked on its own
 /** optax's decay rates, each in [0, 1]. */
-const B1B2 = new Set(['Lion', 'AdaBelief', 'Yogi']);
+const B1B2 = new Set(['Lion', 'AdaBelief', 'Yogi', 'LAMB', 'ScheduleFreeAdamW']);
+/** optax's algorithms: no maximize. */
+const OPTAX = new Set([...B1B2, 'LARS', 'ScheduleFreeSGD']);
+/** The boolean option of an optax algorithm that has one. */
+const NESTEROV = new Set(['AdaBelief', 'LARS']);
 
 it('the table covers every optimizer class src/optim exports', () => {
   expect(ALL.map(([, C]) => C)).toEqual(expect.arrayContaining(OPTIMIZER_CLASSES.map(([, C]) => C)));
@@ -124,7 +134,8 @@ describe('constructor validation', () => {
         [{ stepSizes: [-1, 2] }, /stepSizes/],
       );
     }
-    if (name === 'SGD' || name === 'RMSprop') cases.push([{ momentum: -0.5 }, /Invalid momentum value: -0\.5/]);
+    if (name === 'SGD' || name === 'RMSprop' || name === 'LARS') cases.push([{ momentum: -0.5 }, /Invalid momentum value: -0\.5/]);
+    if (name === 'ScheduleFreeSGD') cases.push([{ b1: 1.5 }, /options\.b1 must be in \[0, 1\]/], [{ b1: 0 }, /options\.b1 must be in \(0, 1\]/]);
     if (name === 'RMSprop') cases.push([{ alpha: -0.1 }, /Invalid alpha value: -0\.1/]);
     if (name === 'Adagrad') {
       cases.push([{ lrDecay: -1 }, /Invalid lr_decay value: -1/], [{ initialAccumulatorValue: -1 }, /Invalid initial_accumulator_value value: -1/]);
@@ -133,6 +144,14 @@ describe('constructor validation', () => {
     if (B1B2.has(name)) cases.push([{ b1: 1.5 }, /options\.b1 must be in \[0, 1\]/], [{ b2: -0.1 }, /options\.b2 must be in \[0, 1\]/], [{ b1: NaN }, /b1/]);
     if (name === 'Yogi') cases.push([{ initialAccumulatorValue: -1 }, /initialAccumulatorValue/], [{ epsRoot: -1 }, /epsRoot/]);
     if (name === 'AdaBelief') cases.push([{ epsRoot: -1 }, /epsRoot/]);
+    if (name === 'Adafactor') {
+      cases.push(
+        [{ eps: [null, -1] }, /Invalid epsilon value: -1 \(options\.eps\[1\] must be a finite number >= 0\)/],
+        [{ eps: [-1, 1e-3] }, /Invalid epsilon value: -1 \(options\.eps\[0\] must be null or a finite number >= 0\)/],
+        [{ beta2Decay: 0.5 }, /Invalid beta2_decay value: 0\.5 \(options\.beta2Decay must be a finite number <= 0\)/],
+        [{ d: 0.5 }, /Invalid clipping threshold d: 0\.5 \(options\.d must be a number >= 1\)/],
+      );
+    }
     for (const [options, message] of cases) {
       expect(() => new ctor([p()], { lr: 0.1, ...options })).toThrow(OptimRangeError);
       expect(() => new ctor([p()], { lr: 0.1, ...options })).toThrow(message);
@@ -148,12 +167,12 @@ describe('constructor validation', () => {
   });
 
   it.each(ALL)('%s: refuses a boolean option given as a number', (name, ctor) => {
-    if (B1B2.has(name)) {
+    if (OPTAX.has(name)) {
       // optax's algorithms have no maximize: the key is unknown.
       expect(() => new ctor([p()], { lr: 0.1, maximize: true })).toThrow(/unknown option "maximize"/);
-      if (name !== 'AdaBelief') return;
+      if (!NESTEROV.has(name)) return;
     }
-    const key = name === 'AdaBelief' ? 'nesterov' : 'maximize';
+    const key = NESTEROV.has(name) ? 'nesterov' : 'maximize';
     expect(() => new ctor([p()], { lr: 0.1, [key]: 1 })).toThrow(OptimTypeError);
     expect(() => new ctor([p()], { lr: 0.1, [key]: 1 })).toThrow(new RegExp(`options\\.${key} must be a boolean, got number`));
   });
@@ -182,13 +201,15 @@ describe.each(backendRows)('step() refusals change nothing, %s backend', (_name,
       ['lr', undefined, OptimTypeError, /paramGroups\[1\]\.lr/],
     ];
     // optax's algorithms have no maximize.
-    if (!B1B2.has(name)) cases.push(['maximize', 'yes', OptimTypeError, /paramGroups\[1\]\.maximize must be a boolean/]);
+    if (!OPTAX.has(name)) cases.push(['maximize', 'yes', OptimTypeError, /paramGroups\[1\]\.maximize must be a boolean/]);
     if (B1B2.has(name)) cases.push(['b2', 1.01, OptimRangeError, /paramGroups\[1\]\.b2 must be in \[0, 1\]/]);
-    if (name === 'AdaBelief') cases.push(['nesterov', 1, OptimTypeError, /paramGroups\[1\]\.nesterov must be a boolean/]);
+    if (NESTEROV.has(name)) cases.push(['nesterov', 1, OptimTypeError, /paramGroups\[1\]\.nesterov must be a boolean/]);
+    if (name.startsWith('ScheduleFree')) cases.push(['warmupSteps', 0.5, OptimRangeError, /paramGroups\[1\]\.warmupSteps must be an integer >= 0, got 0\.5/]);
     if (!NO_DECAY.has(name)) cases.push(['weightDecay', -1, OptimRangeError, /Invalid weight_decay value: -1 \(paramGroups\[1\]\.weightDecay/]);
     if (name === 'Rprop') cases.push(['etas', [0.5, 0.9], OptimRangeError, /Invalid eta values: 0\.5, 0\.9 \(paramGroups\[1\]\.etas/]);
     if (name === 'Adadelta') cases.push(['rho', 2, OptimRangeError, /Invalid rho value: 2 \(paramGroups\[1\]\.rho/]);
     if (!NO_EPS.has(name)) cases.push(['eps', NaN, OptimRangeError, /Invalid epsilon value: NaN \(paramGroups\[1\]\.eps/]);
+    if (name === 'Adafactor') cases.push(['eps', [null, NaN], OptimRangeError, /Invalid epsilon value: NaN \(paramGroups\[1\]\.eps\[1\]/]);
     if (BETAS.has(name)) cases.push(['betas', [0.9, 1.5], OptimRangeError, /Invalid beta parameter at index 1: 1.5 \(paramGroups\[1\]\.betas\[1\]/]);
     if (name === 'SGD') cases.push(['momentum', -0.5, OptimRangeError, /Invalid momentum value: -0.5/]);
     for (const [key, value, cls, message] of cases) {

@@ -1,9 +1,13 @@
 'use strict';
 // Line charts as hand-written SVG: panels side by side, each with its own axes and legend.
+// Used by the demo (examples/demo/report.js) and by examples/trajectories.js, which adds its own
+// contour panels beside these through `chart`'s custom panels.
 
 const PANEL_W = 380;
 const PANEL_H = 280;
 const M = { left: 58, right: 14, top: 34, bottom: 44 };
+/** Room for a legend to the right of the plot (`legend: 'right'`). */
+const LEGEND_W = 210;
 const COLORS = { native: '#1f77b4', reference: '#d62728', other: '#2ca02c' };
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -25,10 +29,13 @@ function label(v, log) {
 }
 
 /**
- * One panel at horizontal offset `x0`. `series`: [{ name, color, dashed, markers, points: [[x, y]] }];
- * with `logY`, y values are plotted as log10 (non-positive values are left out).
+ * One panel at horizontal offset `x0`. `series`: [{ name, color, dashed, markers, legend, points: [[x, y]] }]
+ * (`legend: false` leaves a series out of the legend);
+ * with `logY`, y values are plotted as log10 (non-positive values are left out). `width` and
+ * `height` default to PANEL_W × PANEL_H; `legend`: 'inside' (default: the plot's top right) or
+ * 'right' (beside the plot).
  */
-function panel(x0, { title, xLabel, yLabel, series, logY = false }) {
+function panel(x0, { title, xLabel, yLabel, series, logY = false, width = PANEL_W, height = PANEL_H, legend = 'inside' }) {
   const pts = series.map((s) => s.points
     .filter(([, y]) => Number.isFinite(y) && (!logY || y > 0))
     .map(([x, y]) => [x, logY ? Math.log10(y) : y]));
@@ -43,12 +50,13 @@ function panel(x0, { title, xLabel, yLabel, series, logY = false }) {
   yMin -= pad;
   yMax += pad;
   if (logY) [yMin, yMax] = [Math.floor(yMin), Math.ceil(yMax)];
-  const w = PANEL_W - M.left - M.right;
-  const h = PANEL_H - M.top - M.bottom;
+  const w = width - M.left - M.right - (legend === 'right' ? LEGEND_W : 0);
+  const h = height - M.top - M.bottom;
   const sx = (x) => x0 + M.left + ((x - xMin) / (xMax - xMin || 1)) * w;
   const sy = (y) => M.top + h - ((y - yMin) / (yMax - yMin)) * h;
   const out = [];
-  out.push(`<text x="${x0 + PANEL_W / 2}" y="20" text-anchor="middle" font-weight="bold">${esc(title)}</text>`);
+  const titleX = x0 + (legend === 'right' ? M.left + w / 2 : width / 2);
+  out.push(`<text x="${titleX}" y="20" text-anchor="middle" font-weight="bold">${esc(title)}</text>`);
   out.push(`<rect x="${x0 + M.left}" y="${M.top}" width="${w}" height="${h}" fill="none" stroke="#999"/>`);
   const yTicks = logY ? ticks(yMin, yMax, Math.min(8, yMax - yMin)).filter(Number.isInteger) : ticks(yMin, yMax);
   for (const t of yTicks) {
@@ -58,8 +66,9 @@ function panel(x0, { title, xLabel, yLabel, series, logY = false }) {
   for (const t of ticks(xMin, xMax)) {
     out.push(`<text x="${sx(t).toFixed(1)}" y="${M.top + h + 16}" text-anchor="middle" font-size="11">${label(t, false)}</text>`);
   }
-  out.push(`<text x="${x0 + M.left + w / 2}" y="${PANEL_H - 8}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`);
+  out.push(`<text x="${x0 + M.left + w / 2}" y="${height - 8}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`);
   out.push(`<text transform="translate(${x0 + 14},${M.top + h / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(yLabel)}</text>`);
+  let legendRow = 0;
   series.forEach((s, i) => {
     if (pts[i].length === 0) return;
     const d = pts[i].map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
@@ -68,26 +77,33 @@ function panel(x0, { title, xLabel, yLabel, series, logY = false }) {
     if (s.markers) {
       for (const [x, y] of pts[i]) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
     }
-    const ly = M.top + 14 + 16 * i;
-    const lx = x0 + M.left + w - 175;
+    if (s.legend === false) return;
+    const ly = M.top + 14 + 16 * legendRow++;
+    const lx = legend === 'right' ? x0 + M.left + w + 14 : x0 + M.left + w - 175;
     out.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${lx + 28}" y="${ly}" font-size="11">${esc(s.name)}</text>`);
   });
   return out.join('\n');
 }
 
-/** An SVG document with the panels in one row and a caption under them. */
+/**
+ * An SVG document with the panels in one row and a caption under them. A panel is a line chart
+ * (`panel`'s options) or a custom one, `{ width, height, render(x0) }` returning its SVG.
+ */
 function chart(panels, caption) {
-  const width = PANEL_W * panels.length;
-  const height = PANEL_H + (caption ? 24 : 0);
+  const widths = panels.map((p) => p.width ?? PANEL_W);
+  const rowHeight = Math.max(...panels.map((p) => p.height ?? PANEL_H));
+  const width = widths.reduce((a, b) => a + b, 0);
+  const height = rowHeight + (caption ? 24 : 0);
+  const x0s = widths.map((_, i) => widths.slice(0, i).reduce((a, b) => a + b, 0));
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    ...panels.map((p, i) => panel(i * PANEL_W, p)),
-    caption ? `<text x="10" y="${PANEL_H + 16}" font-size="11" fill="#555">${esc(caption)}</text>` : '',
+    ...panels.map((p, i) => (typeof p.render === 'function' ? p.render(x0s[i]) : panel(x0s[i], p))),
+    caption ? `<text x="10" y="${rowHeight + 16}" font-size="11" fill="#555">${esc(caption)}</text>` : '',
     '</svg>',
     '',
   ].join('\n');
 }
 
-module.exports = { chart, COLORS };
+module.exports = { chart, COLORS, esc, ticks, label, M };

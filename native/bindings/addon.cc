@@ -27,6 +27,7 @@
 #endif
 
 void RegisterLinalg(napi_env env, napi_value exports);  // linalg.cc
+void RegisterDistributed(napi_env env, napi_value exports);  // distributed.cc
 
 namespace {
 
@@ -678,6 +679,7 @@ napi_value Init(napi_env env, napi_value exports) {
   }
   napi_define_properties(env, exports, props.size(), props.data());
   RegisterLinalg(env, exports);
+  RegisterDistributed(env, exports);
   return exports;
 }
 

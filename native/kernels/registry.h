@@ -6,7 +6,7 @@
 // defined (inside an ISA's namespace and target region), it brings in the algorithms' loops.
 #ifndef OPTIM_KERNELS
 #define OPTIM_KERNELS(X) X(sgd) X(sgdLookahead) X(adagrad) X(rmsprop) X(adam) X(nadam) X(radam) X(adamax) X(adadelta) \
-  X(rprop) X(asgd) X(lion) X(adabelief) X(yogi)
+  X(rprop) X(asgd) X(lion) X(adabelief) X(yogi) X(lamb) X(lars) X(scheduleFree)
 
 #define OPTIM_COUNT_ONE(name) +1
 namespace optim {
@@ -31,4 +31,7 @@ constexpr size_t kKernelCount = 0 OPTIM_KERNELS(OPTIM_COUNT_ONE);
 #include "lion.h"
 #include "adabelief.h"
 #include "yogi.h"
+#include "lamb.h"
+#include "lars.h"
+#include "scheduleFree.h"
 #endif

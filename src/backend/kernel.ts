@@ -24,6 +24,9 @@ export interface StateBuffer<F extends string> {
  * Float32 tensors are computed in float64 from their stored values and rounded once on store; a
  * value stored into a buffer is read back before it is used again, as torch reads the updated
  * tensor. JavaScript has no fma: each `fma(a, b, c)` of the formula is `a*b + c`, rounded twice.
+ * The loop must be elementwise (element i reads and writes element i only): the reference runner
+ * calls it on consecutive chunks of a tensor (src/backend/reference.ts), as the native runner
+ * splits a tensor across threads.
  */
 export type ReferenceLoop<S extends string, F extends string> = (
   p: FloatArray,

@@ -42,7 +42,7 @@ export interface NativeLoad {
 let loaded: NativeLoad | undefined;
 
 /** The package root: the nearest folder above this file holding package.json and binding.gyp. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = __dirname;
   for (;;) {
     if (fs.existsSync(path.join(dir, 'binding.gyp')) && fs.existsSync(path.join(dir, 'package.json'))) return dir;

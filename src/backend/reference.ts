@@ -15,6 +15,7 @@ import { narrowBfloat16, widenBfloat16 } from './bfloat16.js';
 import type { AnyKernel } from './kernel.js';
 import { MAX_STATES } from './kernel.js';
 import { referenceLinalg } from './reference-linalg.js';
+import { specializedLoop } from './specialize.js';
 
 /**
  * A list checked once by `prepare`. Each step re-reads every array's length: a detached buffer
@@ -148,24 +149,49 @@ function resolve(k: AnyKernel, list: unknown, scalars: unknown, flags: unknown):
   return arr as StateArray[];
 }
 
+/**
+ * Elements per call of a kernel's loop. Every loop is elementwise (as the native kernels, which
+ * the native runner splits across threads), so a tensor is run as consecutive chunks with the
+ * same bits as in one call. Short calls keep the loops in their regular optimized code: one long
+ * call per tensor would run in the code V8 compiles on-stack for a loop already running, and
+ * after any deoptimization V8 may never leave it, at up to twice the time per element.
+ */
+const CHUNK = 4096;
+
 /** The objects a kernel's loop reads its scalars, flags and buffers from, reused by every call. */
 interface Scratch {
   s: Record<string, number>;
   on: Record<string, boolean>;
+  /** The state buffers of the tensor or chunk being run. */
   state: FloatArray[];
   /** bfloat16 state, widened a chunk at a time. */
   wide: Float32Array[];
 }
-const scratch = new WeakMap<AnyKernel, Scratch>();
+/** Per kernel, one for float32 tensors and one for float64. */
+const scratch = new WeakMap<AnyKernel, [Scratch, Scratch]>();
 const EMPTY = new Float64Array(0);
 
-function scratchOf(kernel: AnyKernel): Scratch {
+/**
+ * A kernel's records, built once with every field: the scalars start as non-integral doubles, so
+ * V8 gives each field the double representation from the start and a later value (an integral
+ * one reads as a small integer) never changes the record's shape, which would deoptimize the
+ * loop that reads it.
+ */
+function newScratch(kernel: AnyKernel): Scratch {
+  const s: Record<string, number> = {};
+  for (const name of kernel.scalars as readonly string[]) s[name] = 0.5;
+  const on: Record<string, boolean> = {};
+  for (const bit of kernel.flags as readonly string[]) on[bit] = false;
+  return { s, on, state: [], wide: [] };
+}
+
+function scratchOf(kernel: AnyKernel, f32: boolean): Scratch {
   let sc = scratch.get(kernel);
   if (sc === undefined) {
-    sc = { s: {}, on: {}, state: [], wide: [] };
+    sc = [newScratch(kernel), newScratch(kernel)];
     scratch.set(kernel, sc);
   }
-  return sc;
+  return sc[f32 ? 0 : 1];
 }
 
 /**
@@ -181,23 +207,35 @@ function step(kernel: AnyKernel, input: TensorList | PreparedList, scalars: Floa
     if (t >= 0) return t;
     if ((flags & CHECK_ONLY) !== 0) return undefined;
   }
-  const { s, on, state, wide } = scratchOf(kernel);
+  if (list.length === 0) return undefined;
   // The scalars in the tensors' type, as the native kernels read them (T(s[i])) and torch uses a
   // Python float on a float32 tensor: a call's tensors share one dtype.
+  const f32 = list[0] instanceof Float32Array;
+  const { s, on, state, wide } = scratchOf(kernel, f32);
   const names = kernel.scalars;
-  const f32 = list.length > 0 && list[0] instanceof Float32Array;
   for (let i = 0; i < names.length; i++) s[names[i]] = f32 ? Math.fround(scalars[i]) : scalars[i];
   const bits = kernel.flags;
   for (let i = 0; i < bits.length; i++) on[bits[i]] = (flags & (1 << i)) !== 0;
-  const loop = kernel.reference;
+  // The kernel's loop, copied for these flags and this dtype (src/backend/specialize.ts).
+  const loop = specializedLoop(kernel, flags, f32);
   const n = stride - 2;
   state.length = n;
   if (n > 0 && list[2] instanceof Uint16Array) {
     stepBfloat16(list, stride, loop, state, wide, s, on);
   } else {
     for (let t = 0; t < list.length; t += stride) {
-      for (let j = 0; j < n; j++) state[j] = list[t + 2 + j] as FloatArray;
-      loop(list[t] as FloatArray, list[t + 1] as FloatArray, state, s, on);
+      const p = list[t] as FloatArray;
+      const g = list[t + 1] as FloatArray;
+      if (p.length <= CHUNK) {
+        for (let j = 0; j < n; j++) state[j] = list[t + 2 + j] as FloatArray;
+        loop(p, g, state, s, on);
+        continue;
+      }
+      for (let off = 0; off < p.length; off += CHUNK) {
+        const end = Math.min(off + CHUNK, p.length);
+        for (let j = 0; j < n; j++) state[j] = (list[t + 2 + j] as FloatArray).subarray(off, end);
+        loop(p.subarray(off, end), g.subarray(off, end), state, s, on);
+      }
     }
   }
   state.fill(EMPTY);
@@ -243,6 +281,9 @@ function firstNonFiniteTensor(list: readonly StateArray[], stride: number): numb
   for (let t = 0; t < list.length; t += stride) if (firstNonFinite(list[t + 1]) >= 0) return t / stride;
   return -1;
 }
+
+/** The checks of a step call (shared with the wasm backend, which refuses the same calls). */
+export { resolve as checkStepCall };
 
 export const referenceBackend: Backend = {
   name: 'reference',

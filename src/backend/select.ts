@@ -1,41 +1,55 @@
 import type { Backend, BackendInfo } from './types.js';
 import { referenceBackend } from './reference.js';
 import { loadNative } from './native.js';
+import { loadWasm } from './wasm.js';
 import { OptimRangeError, OptimStateError } from '../errors.js';
 import { checkInRange, checkInteger } from '../validate.js';
 
-export type BackendName = 'native' | 'reference' | 'auto';
+export type BackendName = 'native' | 'wasm' | 'reference' | 'auto';
+
+const NAMES: readonly string[] = ['native', 'wasm', 'reference', 'auto'];
 
 let current: Backend | undefined;
 let fallbackReason: string | undefined;
 let warned = false;
 
+/**
+ * 'auto': the native addon, else the WebAssembly kernels, else the pure-TypeScript reference,
+ * warning once (with the reason) when the addon does not load.
+ */
 function resolve(name: BackendName): Backend {
   if (name === 'reference') return referenceBackend;
+  if (name === 'wasm') {
+    const wasm = loadWasm();
+    if (wasm.backend) return wasm.backend;
+    throw new OptimStateError(`the wasm backend cannot load: ${wasm.error}`);
+  }
   const native = loadNative();
   if (native.backend) return native.backend;
   if (name === 'native') {
     throw new OptimStateError(`the native backend cannot load: ${native.error}`);
   }
-  fallbackReason = native.error;
+  const wasm = loadWasm();
+  const fallback = wasm.backend ?? referenceBackend;
+  fallbackReason = wasm.backend ? native.error : `${native.error}; wasm: ${wasm.error}`;
   if (!warned) {
     warned = true;
     process.emitWarning(
-      `optim: native addon unavailable, using the pure-TypeScript reference backend (${native.error}). ` +
-        'Build it with `npm rebuild optim` (needs python3, make, g++ and Node headers), ' +
-        'or set OPTIM_BACKEND=reference to silence this warning.',
+      `optim: native addon unavailable, using the ${wasm.backend ? 'WebAssembly' : 'pure-TypeScript reference'} backend ` +
+        `(${fallbackReason}). Build it with \`npm rebuild optim\` (needs python3, make, g++ and Node headers), ` +
+        `or set OPTIM_BACKEND=${fallback.name} to silence this warning.`,
       { code: 'OPTIM_NATIVE_UNAVAILABLE' },
     );
   }
-  return referenceBackend;
+  return fallback;
 }
 
 function envChoice(): BackendName {
   const v = (process.env.OPTIM_BACKEND ?? 'auto').trim().toLowerCase();
   if (v === '' || v === 'auto') return 'auto';
-  if (v === 'native' || v === 'reference') return v;
+  if (v === 'native' || v === 'wasm' || v === 'reference') return v;
   throw new OptimRangeError(
-    `OPTIM_BACKEND must be 'native', 'reference' or 'auto', got ${JSON.stringify(process.env.OPTIM_BACKEND)}`,
+    `OPTIM_BACKEND must be 'native', 'wasm', 'reference' or 'auto', got ${JSON.stringify(process.env.OPTIM_BACKEND)}`,
   );
 }
 
@@ -46,12 +60,13 @@ export function getBackend(): Backend {
 }
 
 /**
- * Choose the backend in code: 'native' (throws if the addon cannot load), 'reference', or 'auto'
- * (native when it loads, else reference with one warning). Returns the backend now in use.
+ * Choose the backend in code: 'native' (throws if the addon cannot load), 'wasm' (throws if the
+ * WebAssembly module cannot load), 'reference', or 'auto' (native when it loads, else wasm, else
+ * reference, with one warning). Returns the backend now in use.
  */
 export function setBackend(name: BackendName): BackendInfo {
-  if (name !== 'native' && name !== 'reference' && name !== 'auto') {
-    throw new OptimRangeError(`setBackend(name): name must be 'native', 'reference' or 'auto', got ${String(name)}`);
+  if (!NAMES.includes(name)) {
+    throw new OptimRangeError(`setBackend(name): name must be 'native', 'wasm', 'reference' or 'auto', got ${String(name)}`);
   }
   current = resolve(name);
   return backendInfo();
@@ -60,7 +75,7 @@ export function setBackend(name: BackendName): BackendInfo {
 /** Which backend runs and how: `{ backend, simd, fma, blas, threads, version }`. */
 export function backendInfo(): BackendInfo {
   const info = getBackend().info();
-  return current === referenceBackend && fallbackReason ? { ...info, fallbackReason } : info;
+  return current !== undefined && current.name !== 'native' && fallbackReason ? { ...info, fallbackReason } : info;
 }
 
 /** Most threads a step may be split across. */

@@ -46,9 +46,9 @@ export interface PreparedList {
 }
 
 export interface BackendInfo {
-  backend: 'native' | 'reference';
+  backend: 'native' | 'wasm' | 'reference';
   /** Instruction set of the step kernels in use. */
-  simd: 'avx512' | 'avx2' | 'sse2' | 'neon' | 'scalar';
+  simd: 'avx512' | 'avx2' | 'sse2' | 'neon' | 'wasm-simd128' | 'scalar';
   /** Whether the native kernels fuse multiply-adds the way ATen does on an FMA CPU. */
   fma: boolean;
   blas: 'openblas' | 'builtin' | 'none';
@@ -57,7 +57,7 @@ export interface BackendInfo {
   /** Threads a large step is split across, the caller's included (`setNumThreads`). */
   stepThreads: number;
   version: string;
-  /** Why the native backend is not in use, when it is not. */
+  /** Why the native backend is not in use, when `auto` fell back from it. */
   fallbackReason?: string;
 }
 
@@ -78,7 +78,7 @@ export function firstNonFinite(g: ArrayLike<number>): number {
 
 
 export interface Backend {
-  readonly name: 'native' | 'reference';
+  readonly name: 'native' | 'wasm' | 'reference';
   info(): BackendInfo;
   /** Validates `list` (dtype, lengths, stride = 2 + state buffers per tensor) once. */
   prepare(list: TensorList, stride: number): PreparedList;

@@ -29,7 +29,18 @@ export { AdaBelief } from './adabelief.js';
 export type { AdaBeliefGroup, AdaBeliefOptions } from './adabelief.js';
 export { Yogi } from './yogi.js';
 export type { YogiGroup, YogiOptions } from './yogi.js';
+export { LAMB } from './lamb.js';
+export type { LAMBGroup, LAMBOptions } from './lamb.js';
+export { LARS } from './lars.js';
+export type { LARSGroup, LARSOptions } from './lars.js';
+export { ScheduleFreeAdamW, ScheduleFreeSGD } from './schedule-free.js';
+export type {
+  ScheduleFreeAdamWGroup, ScheduleFreeAdamWOptions, ScheduleFreeMode, ScheduleFreeOptions, ScheduleFreeSGDGroup, ScheduleFreeSGDOptions,
+  ScheduleFreeStateDict,
+} from './schedule-free.js';
 export { Muon, type MuonAdjustLrFn, type MuonGroup, type MuonNsDtype, type MuonOptions } from './muon.js';
+export { Adafactor, type AdafactorGroup, type AdafactorOptions } from './adafactor.js';
+export { SparseAdam, type SparseAdamGroup, type SparseAdamOptions, type SparseGrad } from './sparse-adam.js';
 export { AveragedModel } from './averaged-model.js';
 export type { AveragedModelOptions, AveragedModelStateDict } from './averaged-model.js';
 export { Lookahead } from './lookahead.js';

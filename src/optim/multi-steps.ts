@@ -4,6 +4,7 @@ import type { Param } from '../param.js';
 import { checkBoolean, checkChoice, checkInteger, checkOptions, checkRequired, describe, show } from '../validate.js';
 import type { LoadReport, StateDict } from './optimizer.js';
 import { OptimizerWrapper, setOwn } from './wrapper.js';
+import { SparseAdam } from './sparse-adam.js';
 import type { WrappedOptimizer, WrapperStateDict } from './wrapper.js';
 
 /** The number of micro steps per update: a constant, or a function of the updates done so far. */
@@ -110,6 +111,12 @@ export class MultiSteps extends OptimizerWrapper {
 
   constructor(optimizer: WrappedOptimizer, options: MultiStepsOptions) {
     super('MultiSteps', optimizer);
+    // It accumulates the dense grads: a row-sparse optimizer would see the last micro step's only.
+    let innermost: unknown = optimizer;
+    while (innermost instanceof OptimizerWrapper) innermost = innermost.inner;
+    if (innermost instanceof SparseAdam) {
+      throw new OptimTypeError('MultiSteps(optimizer, options): SparseAdam takes row-sparse gradients (p.sparseGrad), which MultiSteps does not accumulate');
+    }
     const o = checkOptions<MultiStepsOptions>(
       checkRequired(options, 'MultiSteps(optimizer, options): options'),
       ['everyKSchedule', 'useGradMean', 'accumulatorDtype'],

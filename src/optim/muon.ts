@@ -1,5 +1,4 @@
 import type { AnyKernel } from '../backend/kernel.js';
-import { firstNonFinite } from '../backend/types.js';
 import type { FloatArray } from '../backend/types.js';
 import { roundBfloat16 } from '../backend/bfloat16.js';
 import { getBackend } from '../backend/select.js';
@@ -9,13 +8,10 @@ import { formatShape } from '../param.js';
 import type { Param } from '../param.js';
 import { checkChoice, describe, path, show } from '../validate.js';
 import type { Where } from '../validate.js';
-import { StepHooks } from './hooks.js';
-import type { HookHandle, StepPostHook, StepPreHook } from './hooks.js';
 import { Optimizer } from './optimizer.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamsInput } from './optimizer.js';
 import { optionChecker } from './options.js';
 import { SGD_KERNEL } from './sgd.js';
-import { Transaction } from './transaction.js';
 
 /** torch's `adjust_lr_fn`: how the step size follows the matrix's shape (see Muon). */
 export type MuonAdjustLrFn = 'original' | 'match_rms_adamw';
@@ -154,7 +150,6 @@ interface Scratch {
  * `step` as for every optimizer.
  */
 export class Muon extends Optimizer<MuonGroup> {
-  private readonly muonHooks = new StepHooks('Muon', 1);
   /** Newton–Schulz work arrays by `${rows}x${cols}|${arithmetic}`, kept between steps. */
   private readonly work = new Map<string, Scratch>();
   /** Elementwise work arrays by `${length}|${bits}`. */
@@ -212,78 +207,32 @@ export class Muon extends Optimizer<MuonGroup> {
   }
 
   /**
-   * One step over every group (torch's `step(closure)`): calls the closure first, if given, and
-   * returns its value. Checks every group's hyperparameters, params and shapes, then scans every
+   * The step (see Optimizer.step for the closure, the hooks and the rollback): calls the closure
+   * first, if given. Checks every group's hyperparameters, params and shapes, then scans every
    * gradient (`nonFinite`), before anything changes; then updates param by param.
    */
-  override step<L = number>(closure?: () => L): L | undefined {
-    if (this.muonHooks.size === 0) return this.stepMuon(closure);
-    return this.muonHooks.run(this, closure === undefined ? [] : [closure], (args: [(() => L)?]) => this.stepMuon(args[0]));
-  }
-
-  override registerStepPreHook(hook: StepPreHook<this, [closure?: () => unknown]>): HookHandle {
-    return this.muonHooks.register('pre', hook);
-  }
-
-  override registerStepPostHook(hook: StepPostHook<this, [closure?: () => unknown]>): HookHandle {
-    return this.muonHooks.register('post', hook);
-  }
-
-  /** `step` without the hooks. */
-  private stepMuon<L>(closure: (() => L) | undefined): L | undefined {
-    if (closure !== undefined && typeof closure !== 'function') {
-      throw new OptimTypeError(`Muon.step(closure): closure must be a function, got ${describe(closure)}`);
-    }
+  protected override update<L>(closure: (() => L) | undefined): L | undefined {
     const loss = closure === undefined ? undefined : closure();
-    const groups = this.paramGroups;
-    const shapes: Array<Array<[number, number]>> = [];
-    const seen = new Map<string, Param>();
-    for (let i = 0; i < groups.length; i++) {
-      const group = groups[i];
-      if (typeof group !== 'object' || group === null) {
-        throw new OptimTypeError(`Muon.step(): paramGroups[${i}] must be an object, got ${describe(group)}`);
+    const shapes: Array<[number, number]> = [];
+    this.checkStepGroups((_group, p, where) => {
+      const buf = this.state.get(p)?.momentumBuffer;
+      if (buf !== undefined && (buf as FloatArray).length !== p.data.length) {
+        throw new OptimRangeError(`${where}: param "${p.name}" has length ${p.data.length} but its momentumBuffer ${(buf as FloatArray).length}`);
       }
-      this.checkHyper(group, i);
-      this.checkParams(group, i);
-      shapes.push(
-        group.params.map((p, j) => {
-          const where = `Muon.step(): paramGroups[${i}].params[${j}]`;
-          const other = seen.get(p.name);
-          if (other !== undefined) {
-            throw new OptimRangeError(`${where}: ${other === p ? `param "${p.name}" appears twice` : `two params share the name "${p.name}"`}`);
-          }
-          seen.set(p.name, p);
-          const buf = this.state.get(p)?.momentumBuffer;
-          if (buf !== undefined && (buf as FloatArray).length !== p.data.length) {
-            throw new OptimRangeError(`${where}: param "${p.name}" has length ${p.data.length} but its momentumBuffer ${(buf as FloatArray).length}`);
-          }
-          return matrixShape(p, where);
-        }),
-      );
-    }
-    if (this.nonFinite !== 'ignore') {
-      for (const group of groups) {
-        for (const p of group.params) {
-          const k = firstNonFinite(p.grad);
-          if (k >= 0) return this.refuseFound({ param: p, index: k, value: p.grad[k] }, loss);
-        }
-      }
-    }
+      shapes.push(matrixShape(p, where));
+    });
+    const bad = this.firstNonFiniteGrad();
+    if (bad !== undefined) return this.refuseFound(bad, loss);
     // Everything is checked: nothing below throws on these inputs. Should it all the same, the
-    // transaction puts every param, buffer and state entry back.
-    const tx = new Transaction();
-    try {
-      groups.forEach((group, i) => group.params.forEach((p, j) => this.updateParam(group, p, shapes[i][j], tx)));
-    } catch (e) {
-      tx.rollback();
-      throw e;
-    }
-    tx.commit();
+    // step's transaction puts every param, buffer and state entry back.
+    let k = 0;
+    for (const group of this.paramGroups) for (const p of group.params) this.updateParam(group, p, shapes[k++]);
     return loss;
   }
 
   /** The update of one param (see the class comment), recorded in `tx` before each write. */
-  private updateParam(g: MuonGroup, p: Param, [rows, cols]: [number, number], tx: Transaction): void {
+  private updateParam(g: MuonGroup, p: Param, [rows, cols]: [number, number]): void {
+    const tx = this.tx;
     const { data, grad } = p;
     const n = data.length;
     const f32 = data instanceof Float32Array;
@@ -405,7 +354,7 @@ export function adjustedLr(lr: number, fn: MuonAdjustLrFn | null, rows: number, 
 }
 
 /** Scalars for the SGD kernel with sign 1 and no momentum or weight decay: p ← fma(negLr, g, p). */
-function sgdScalars(): Float64Array {
+export function sgdScalars(): Float64Array {
   const s = new Float64Array(SGD_KERNEL.nScalars);
   s[SGD_KERNEL.slot.sign] = 1;
   return s;
@@ -418,7 +367,7 @@ function sgdScalars(): Float64Array {
  * SGD kernel (p ← fma(negLr, g, p)): fused on the native backend with FMA, two roundings
  * otherwise (src/optim/prelude.ts's `lerp`). `out` may be `a` or `b`; `diff` is scratch.
  */
-function lerpInto(out: FloatArray, a: FloatArray, b: FloatArray, w: number, diff: FloatArray, s: Float64Array): void {
+export function lerpInto(out: FloatArray, a: FloatArray, b: FloatArray, w: number, diff: FloatArray, s: Float64Array): void {
   const n = out.length;
   for (let i = 0; i < n; i++) diff[i] = b[i] - a[i];
   const small = w < 0.5 && w > -0.5;

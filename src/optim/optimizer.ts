@@ -171,9 +171,10 @@ export abstract class Optimizer<G extends GroupBase> {
   private skipped = 0;
   /**
    * What this step created (new states, buffers, first lengths) and overwrote before its update
-   * (the look-ahead move), undone when the step is refused or throws.
+   * (the look-ahead move), undone when the step is refused or throws. An `update` override
+   * records its writes here (`saveEntry`, `saveArray`, `onRollback`) before making them.
    */
-  private readonly tx = new Transaction();
+  protected readonly tx = new Transaction();
   /** This step's transaction drops the prepared calls on rollback (it created state). */
   private dropsPlans = false;
   private plans: Array<Plan | undefined> = [];
@@ -185,6 +186,8 @@ export abstract class Optimizer<G extends GroupBase> {
   private readonly requiredBuffers: readonly string[];
   /** The step hooks (src/optim/hooks.ts). */
   private readonly hooks: StepHooks;
+  /** The names seen by `checkStepGroups`, kept between steps. */
+  private readonly stepNames = new Map<string, Param>();
 
   protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>) {
     this.spec = spec;
@@ -306,8 +309,14 @@ export abstract class Optimizer<G extends GroupBase> {
     }
   }
 
-  /** The step itself; a throw or a refusal leaves `rollback()` to undo what it did. */
-  private update<L>(closure: (() => L) | undefined): L | undefined {
+  /**
+   * The step itself, between the hooks, the closure's type check and the step's transaction
+   * (`tx`: committed when it returns, rolled back when it throws); a refusal calls `rollback()`
+   * itself. An algorithm whose step is not one kernel pass per (group, dtype) overrides it
+   * (Muon, Adafactor, SparseAdam, LAMB and LARS): it calls the closure, checks everything
+   * (`checkStepGroups`, `firstNonFiniteGrad`) before it writes anything, then updates.
+   */
+  protected update<L>(closure: (() => L) | undefined): L | undefined {
     const backend = getBackend();
     this.moveAhead(backend, closure !== undefined);
     const loss = closure === undefined ? undefined : closure();
@@ -360,9 +369,7 @@ export abstract class Optimizer<G extends GroupBase> {
     let stale = false;
     for (let i = 0; i < groups.length; i++) {
       const group = groups[i];
-      if (typeof group !== 'object' || group === null) {
-        throw new OptimTypeError(`${this.spec.name}.step(): paramGroups[${i}] must be an object, got ${describe(group)}`);
-      }
+      this.checkGroupObject(group, i);
       this.checkHyper(group, i);
       const kernel = this.kernelFor(group);
       const flags = this.flagsOf(group);
@@ -417,6 +424,56 @@ export abstract class Optimizer<G extends GroupBase> {
     return true;
   }
 
+  /**
+   * For an `update` override: checks every group as a step must before anything changes, group
+   * by group: that it is an object, its hyperparameters (`checkHyper`), its params (`checkParams`,
+   * or with `sparse` only that they are an array: the grads are the subclass's to check), then
+   * param by param that it is one, that no param appears twice nor two share a name, and
+   * `each(group, p, where)` (`where` names the param in messages: the subclass's own checks).
+   */
+  protected checkStepGroups(each?: (group: G, p: Param, where: string) => void, sparse = false): void {
+    const name = this.spec.name;
+    const groups = this.paramGroups;
+    const seen = this.stepNames;
+    seen.clear();
+    try {
+      for (let i = 0; i < groups.length; i++) {
+        const group = groups[i];
+        this.checkGroupObject(group, i);
+        this.checkHyper(group, i);
+        if (sparse) this.checkParamArray(group, i);
+        else this.checkParams(group, i);
+        const ps = group.params;
+        for (let j = 0; j < ps.length; j++) {
+          const p = ps[j];
+          const where = `${name}.step(): paramGroups[${i}].params[${j}]`;
+          checkParamShape(p, where);
+          const other = seen.get(p.name);
+          if (other !== undefined) throw duplicateName(where, p, other);
+          seen.set(p.name, p);
+          if (each !== undefined) each(group, p, where);
+        }
+      }
+    } finally {
+      seen.clear();
+    }
+  }
+
+  /**
+   * For an `update` override: the first non-finite element of any gradient, in group and param
+   * order, or undefined (always under `nonFinite: 'ignore'`); `refuseFound` refuses the step.
+   */
+  protected firstNonFiniteGrad(): NonFiniteFound | undefined {
+    if (this.nonFinite === 'ignore') return undefined;
+    for (const group of this.paramGroups) {
+      for (const p of group.params) {
+        const index = firstNonFinite(p.grad);
+        if (index >= 0) return { param: p, index, value: p.grad[index] };
+      }
+    }
+    return undefined;
+  }
+
   /** Steps skipped so far for a non-finite gradient (`nonFinite: 'skip'`); saved by stateDict. */
   get skippedSteps(): number {
     return this.skipped;
@@ -457,10 +514,13 @@ export abstract class Optimizer<G extends GroupBase> {
     this.tx.rollback();
   }
 
-  /** Sets every gradient to zero, in place. */
+  /** Sets every gradient to zero, in place, and clears every row-sparse one (`p.sparseGrad`). */
   zeroGrad(): void {
     for (const g of this.paramGroups) {
-      for (const p of g.params) if (isFloatArray(p.grad)) p.grad.fill(0);
+      for (const p of g.params) {
+        if (isFloatArray(p.grad)) p.grad.fill(0);
+        if (p.sparseGrad !== undefined) p.sparseGrad = undefined;
+      }
     }
   }
 
@@ -628,16 +688,36 @@ export abstract class Optimizer<G extends GroupBase> {
     }
   }
 
-  /** Full check of a group's parameters, when its prepared calls are no longer current. */
+  /** A step refuses a group that is not an object. */
+  private checkGroupObject(group: G, i: number): void {
+    if (typeof group !== 'object' || group === null) {
+      throw new OptimTypeError(`${this.spec.name}.step(): paramGroups[${i}] must be an object, got ${describe(group)}`);
+    }
+  }
+
+  /** A step refuses a group whose `params` is not an array. */
+  private checkParamArray(group: G, i: number): void {
+    if (!Array.isArray(group.params)) {
+      throw new OptimTypeError(`${this.spec.name}.step(): paramGroups[${i}].params must be an array of params, got ${describe(group.params)}`);
+    }
+  }
+
+  /**
+   * Full check of a group's parameters, when its prepared calls are no longer current (and at
+   * every step of an `update` override, through `checkStepGroups`).
+   */
   protected checkParams(group: G, i: number): void {
     const where = `${this.spec.name}.step(): paramGroups[${i}].params`;
-    if (!Array.isArray(group.params)) {
-      throw new OptimTypeError(`${where} must be an array of params, got ${describe(group.params)}`);
-    }
+    this.checkParamArray(group, i);
     group.params.forEach((p, j) => {
       checkParamShape(p, `${where}[${j}]`);
       const { data, grad } = p;
       const label = `${this.spec.name}.step(): param "${p.name}"`;
+      if (p.sparseGrad !== undefined) {
+        throw new OptimTypeError(
+          `${label}: ${this.spec.name} does not support sparse gradients (p.sparseGrad is set); SparseAdam takes them, or clear it (zeroGrad())`,
+        );
+      }
       if (grad === undefined || grad === null) {
         throw new OptimTypeError(`${label}: grad is missing (got ${describe(grad)}); fill p.grad before step()`);
       }
@@ -677,12 +757,7 @@ export abstract class Optimizer<G extends GroupBase> {
     this.paramGroups.forEach((g, i) => {
       g.params.forEach((p, j) => {
         const other = seen.get(p.name);
-        if (other !== undefined) {
-          throw new OptimRangeError(
-            `${this.spec.name}.step(): paramGroups[${i}].params[${j}]: ` +
-              (other === p ? `param "${p.name}" appears twice` : `two params share the name "${p.name}"`),
-          );
-        }
+        if (other !== undefined) throw duplicateName(`${this.spec.name}.step(): paramGroups[${i}].params[${j}]`, p, other);
         seen.set(p.name, p);
       });
     });
@@ -858,7 +933,7 @@ function planCurrent(plan: Plan, group: GroupBase): boolean {
   for (let j = 0; j < ps.length; j++) {
     const p = ps[j];
     const n = lengths[j];
-    if (p !== params[j] || p.data !== data[j] || p.grad !== grads[j] || p.data.length !== n || p.grad.length !== n) {
+    if (p !== params[j] || p.data !== data[j] || p.grad !== grads[j] || p.data.length !== n || p.grad.length !== n || p.sparseGrad !== undefined) {
       return false;
     }
   }
@@ -874,6 +949,11 @@ function checkParamShape(p: unknown, where: string): asserts p is Param {
   if (!isFloatArray(data)) {
     throw new OptimTypeError(`${where} (param "${name}"): data must be a Float32Array or Float64Array, got ${describe(data)}`);
   }
+}
+
+/** A step's error for `p`, at `where`, whose name `other` (p itself, or another param) holds already. */
+function duplicateName(where: string, p: Param, other: Param): OptimRangeError {
+  return new OptimRangeError(`${where}: ${other === p ? `param "${p.name}" appears twice` : `two params share the name "${p.name}"`}`);
 }
 
 function isGroupLike(v: unknown): boolean {

@@ -61,10 +61,11 @@ export type OptimizerClass = new (params: optim.Param[], options?: object) => Op
 /**
  * Every optimizer class src/optim exports (the subclasses of Optimizer) whose step is a kernel
  * call on params of any shape: not Muon, which takes 2-D params only and multiplies matrices
- * (test/muon.test.ts covers its validation, non-finite policy and state).
+ * (test/muon.test.ts covers its validation, non-finite policy and state), nor SparseAdam, which
+ * takes row-sparse gradients only (test/sparse-adam.test.ts).
  */
 export const OPTIMIZER_CLASSES = (Object.entries(optim) as Array<[string, unknown]>).filter(
-  ([, v]) => typeof v === 'function' && v.prototype instanceof optim.Optimizer && v !== optim.Muon,
+  ([, v]) => typeof v === 'function' && v.prototype instanceof optim.Optimizer && v !== optim.Muon && v !== optim.SparseAdam,
 ) as ReadonlyArray<[string, OptimizerClass]>;
 
 export type { StepCall } from '../../src/backend/trace.js';
