@@ -161,6 +161,20 @@ function torchSection(peer) {
   return lines.join('\n');
 }
 
+function wholeTensorSection(rows) {
+  if (!rows || rows.length === 0) return '';
+  return [
+    '## Optimizers whose step is not one kernel call: float32, ns per element, native vs reference',
+    '',
+    "Adafactor, Muon and SparseAdam register no step kernel (their steps reduce over rows and columns, multiply matrices, or touch only some rows), so the kernel tables above cannot hold them. Stepped through the class on one float32 param; SparseAdam's ns are per element of the rows its sparse gradient touches. The reference runs stop at the sizes where one step takes seconds.",
+    '',
+    table(
+      ['optimizer', 'elements', 'native ns/el', 'reference ns/el', 'reference ÷ native'],
+      rows.map((r) => [r.name, String(r.n), r.native === undefined ? '–' : fmt(r.native), r.reference === undefined ? '–' : fmt(r.reference), r.native !== undefined && r.reference !== undefined ? `${(r.reference / r.native).toFixed(1)}×` : '–']),
+    ),
+  ].join('\n');
+}
+
 function render(results) {
   return [
     envSection(results.env, results.durationS),
@@ -185,6 +199,8 @@ function render(results) {
     bfloat16Section(results.optimizer.bfloat16),
     '',
     torchSection(results.torchPeer),
+    '',
+    wholeTensorSection(results.wholeTensor),
     '',
     linalgSections(results.linalg),
     '',

@@ -20,6 +20,7 @@ const { loadPeers, ML_MATRIX_MAX } = require('./peers.js');
 const { runSeparate } = require('./separate.js');
 const { runMinimizeSuite } = require('./minimize-suite.js');
 const { runTorchPeer } = require('./torch-peer.js');
+const { runWholeTensor } = require('./whole-tensor.js');
 const { loadNative } = require('../dist/backend/native.js');
 const { render } = require('./report.js');
 const { gc } = require('./timing.js');
@@ -64,9 +65,11 @@ async function main() {
   gc();
   const minimize = runMinimizeSuite(log);
   gc();
+  const wholeTensor = runWholeTensor(log);
+  gc();
   const torchPeer = runTorchPeer(SIZES.filter((n) => n >= 1e3), log);
   env.loadAverageEnd = require('node:os').loadavg().map((x) => +x.toFixed(2));
-  const results = { env, durationS: (Date.now() - t0) / 1e3, sizes: SIZES, kernels, optimizer, linalg, minimize, torchPeer };
+  const results = { env, durationS: (Date.now() - t0) / 1e3, sizes: SIZES, kernels, optimizer, linalg, minimize, torchPeer, wholeTensor };
   const md = render(results);
 
   const dir = path.join(__dirname, 'results');
