@@ -196,7 +196,9 @@ export class ProcessGroup {
         });
       });
     }
-    const lost = this.lostRanks.filter((r) => r !== this.rank);
+    // In the order they were reported: the first is the one that broke this call (the store's host,
+    // rank 0, may exit after the others learned of the first loss; it is then only "also lost").
+    const lost = [...this.lost.keys()].filter((r) => r !== this.rank);
     let err: DistributedError;
     if (lost.length > 0) {
       const r = lost[0]!;
