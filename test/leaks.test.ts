@@ -77,6 +77,19 @@ function run(backend: string, steps: number, solves: number, warmSteps: number, 
   return out;
 }
 
+/**
+ * A run, and a second one when the first's RSS grew past the bound: a leak grows in every run,
+ * a one-off (code space, allocator arenas of a process that shared two busy cores with the rest
+ * of the suite: +17.8 MB once in CI, +0.9 MB alone) in one. The planted leak below shows a leak
+ * is still seen.
+ */
+function steadyRun(make: () => LeakRun): LeakRun {
+  const first = make();
+  if (first.after.rss - first.before.rss < 5 * MB) return first;
+  console.log('leaks: RSS grew by more than 5 MB; measuring again in a fresh process');
+  return make();
+}
+
 /** Growth that only a leak explains, beyond the bounds on RSS: live JS objects, buffers. */
 function expectSteady(r: LeakRun): void {
   expect(r.after.rss - r.before.rss).toBeLessThan(5 * MB);
@@ -89,22 +102,22 @@ describe('memory stays flat', () => {
   it.runIf(nativeAvailable() || process.env.CI === 'true')(
     'native: 1 000 000 steps and 10 000 async solves grow RSS by < 5 MB',
     () => {
-      const r = run('native', 1_000_000, 10_000, 1_000_000, 10_000);
+      const r = steadyRun(() => run('native', 1_000_000, 10_000, 1_000_000, 10_000));
       expect(r.backend).toBe('native');
       expect(r.rejected).toBe(2_000);
       expectSteady(r);
     },
-    120_000,
+    240_000,
   );
 
   it(
     'reference: 1 000 000 steps and 10 000 async solves grow RSS by < 5 MB',
     () => {
-      const r = run('reference', 1_000_000, 10_000, 1_000_000, 10_000);
+      const r = steadyRun(() => run('reference', 1_000_000, 10_000, 1_000_000, 10_000));
       expect(r.backend).toBe('reference');
       expectSteady(r);
     },
-    120_000,
+    240_000,
   );
 
   it.runIf(nativeAvailable() || process.env.CI === 'true')(
