@@ -37,7 +37,7 @@ interface Bucket {
   /** The parameters whose grads it carries, with their offsets in `buffer`. */
   params: Param[];
   offsets: number[];
-  /** The fused buffer, or undefined for a single grad large enough to be reduced in place. */
+  /** The fused buffer, or undefined for a bucket of one grad, reduced in place (no copies). */
   buffer?: Floats;
 }
 
@@ -71,7 +71,11 @@ export class DistributedOptimizer<O extends WrappableOptimizer = WrappableOptimi
     return this.optimizer.paramGroups.flatMap((g) => g.params);
   }
 
-  /** Buckets of consecutive same-dtype grads up to bucketBytes; rebuilt when the params change. */
+  /**
+   * Buckets of consecutive same-dtype grads up to bucketBytes; a bucket of one grad is reduced in
+   * place, the others through a fused buffer (copied in, reduced, copied out). Rebuilt when the
+   * params change.
+   */
   private plan(params: Param[]): Bucket[] {
     const layout = params.map((p) => `${p.name}:${p.grad.constructor.name}:${p.grad.length}`).join('|');
     if (layout === this.layout) return this.buckets;
@@ -79,6 +83,11 @@ export class DistributedOptimizer<O extends WrappableOptimizer = WrappableOptimi
     let open: { params: Param[]; bytes: number; ctor: Function } | undefined;
     const close = (): void => {
       if (!open) return;
+      if (open.params.length === 1) {
+        buckets.push({ params: open.params, offsets: [0] });
+        open = undefined;
+        return;
+      }
       const Ctor = open.ctor as Float32ArrayConstructor | Float64ArrayConstructor;
       const offsets: number[] = [];
       let at = 0;

@@ -9,8 +9,13 @@
  * whose update of an element depends on that element alone): their result is the unsharded
  * optimizer's, bit for bit where the averaged gradient is (2 ranks). Optimizers that look at a
  * whole tensor (LAMB, LARS, Muon, Adafactor) would see pieces and are not supported.
+ *
+ * A non-finite gradient follows the wrapped optimizer's `nonFinite` policy on every rank alike:
+ * each rank sees only its chunk of the averaged gradient, so before any rank steps, the ranks
+ * agree (one small all-reduce) on the first non-finite element anywhere; then every rank throws
+ * the same NonFiniteError ('error') or skips the step ('skip'), changing nothing.
  */
-import { OptimRangeError, OptimTypeError } from '../errors.js';
+import { NonFiniteError, OptimRangeError, OptimTypeError } from '../errors.js';
 import type { Param } from '../param.js';
 import type { ParamState, StateDict } from '../optim/optimizer.js';
 import type { ProcessGroup } from './index.js';
@@ -44,12 +49,20 @@ export interface ZeroRedundancyOptimizerOptions {
   processGroup: ProcessGroup;
 }
 
+/** The wrapped optimizer's `nonFinite` policy as a number, so the ranks can agree on it (min). */
+const POLICY_CODES = { error: 0, skip: 1, ignore: 2 } as const;
+const POLICY_NAMES = ['error', 'skip', 'ignore'] as const;
+
 export class ZeroRedundancyOptimizer<O extends WrappableOptimizer = WrappableOptimizer> {
   readonly processGroup: ProcessGroup;
   /** The optimizer over this rank's shard (undefined when the shard holds no element). */
   readonly local: O | undefined;
   private readonly flats: Flat[] = [];
   private readonly params: Param[];
+  /** Steps every rank skipped for a non-finite gradient (`nonFinite: 'skip'`). */
+  private skipped = 0;
+  /** Per dtype, the first non-finite element's index in the flat layout; then the policy code. */
+  private readonly found: Float64Array;
 
   /**
    * `factory(shardParams)` builds the optimizer over this rank's pieces, with the
@@ -106,12 +119,65 @@ export class ZeroRedundancyOptimizer<O extends WrappableOptimizer = WrappableOpt
       this.flats.push(flat);
     }
     this.local = shardParams.length > 0 ? factory(shardParams) : undefined;
+    this.found = new Float64Array(this.flats.length + 1);
+  }
+
+  /** Steps skipped on every rank for a non-finite gradient (`nonFinite: 'skip'`); saved in the state dict. */
+  get skippedSteps(): number {
+    return this.skipped;
+  }
+
+  /**
+   * Agrees across ranks on whether the averaged gradient holds a non-finite element, and refuses
+   * the step alike on every rank when it does: throws NonFiniteError ('error') or resolves true
+   * (a skipped step). A rank with an empty shard has no optimizer, so the policy travels too.
+   */
+  private async refuseNonFinite(): Promise<boolean> {
+    const pg = this.processGroup;
+    const found = this.found;
+    const policy = (this.local as { nonFinite?: keyof typeof POLICY_CODES } | undefined)?.nonFinite;
+    found.fill(Infinity);
+    found[this.flats.length] = this.local ? POLICY_CODES[policy ?? 'ignore'] ?? POLICY_CODES.ignore : Infinity;
+    if (policy === 'error' || policy === 'skip') {
+      this.flats.forEach((f, j) => {
+        const g = f.gradShard;
+        for (let i = 0; i < g.length; i++) {
+          if (!Number.isFinite(g[i])) {
+            found[j] = pg.rank * f.chunk + i;
+            break;
+          }
+        }
+      });
+    }
+    await pg.allReduce(found, { op: 'min' });
+    const agreed = POLICY_NAMES[found[this.flats.length]!] ?? 'ignore';
+    const j = this.flats.findIndex((_, k) => found[k] !== Infinity);
+    if (agreed === 'ignore' || j < 0) return false;
+    if (agreed === 'skip') {
+      this.skipped++;
+      return true;
+    }
+    const f = this.flats[j]!;
+    const at = found[j]!;
+    const owner = Math.floor(at / f.chunk);
+    const value = new Float64Array([owner === pg.rank ? f.gradShard[at - owner * f.chunk]! : 0]);
+    await pg.broadcast(value, { root: owner });
+    let k = f.offsets.length - 1;
+    while (f.offsets[k]! > at) k--;
+    const p = f.params[k]!;
+    const index = at - f.offsets[k]!;
+    throw new NonFiniteError(
+      `ZeroRedundancyOptimizer.step(): the averaged grad of param "${p.name}" holds ${value[0]} at index ${index} ` +
+        `(in rank ${owner}'s shard); nothing was updated on any rank (nonFinite: 'error'; 'skip' skips such steps on every rank)`,
+      p.name, index, value[0]!,
+    );
   }
 
   /**
    * Averages the gradients across ranks (a reduce-scatter: each rank receives its chunk), steps
    * this rank's shard, and all-gathers the new values into every rank's parameters. Every rank
-   * must call it.
+   * must call it. A non-finite averaged gradient follows the wrapped optimizer's `nonFinite` on
+   * every rank alike (see the class comment): NonFiniteError, or a skipped step.
    */
   async step(): Promise<void> {
     const pg = this.processGroup;
@@ -119,6 +185,7 @@ export class ZeroRedundancyOptimizer<O extends WrappableOptimizer = WrappableOpt
       f.params.forEach((p, k) => f.grads.set(p.grad as Floats, f.offsets[k]));
       await pg.reduceScatter(f.grads, f.gradShard, { op: 'avg' });
     }
+    if (await this.refuseNonFinite()) return;
     this.local?.step();
     for (const f of this.flats) {
       await pg.allGather(f.dataShard, f.gathered);
@@ -150,7 +217,7 @@ export class ZeroRedundancyOptimizer<O extends WrappableOptimizer = WrappableOpt
         if (st) (state[piece.param.name] ??= []).push({ from: piece.from, state: st });
       }
     }
-    return { state, groups: sd?.paramGroups ?? [], skippedSteps: sd?.skippedSteps ?? 0 };
+    return { state, groups: sd?.paramGroups ?? [], skippedSteps: this.skipped };
   }
 
   /**
@@ -200,7 +267,14 @@ export class ZeroRedundancyOptimizer<O extends WrappableOptimizer = WrappableOpt
 
   /** Loads a whole state dict (consolidateStateDict's, or an unsharded optimizer's): each rank keeps its shard. */
   loadStateDict(sd: StateDict): void {
-    if (!this.local) return;
+    const skipped = sd.skippedSteps ?? 0;
+    if (!Number.isInteger(skipped) || skipped < 0) {
+      throw new OptimRangeError(`ZeroRedundancyOptimizer.loadStateDict: stateDict.skippedSteps must be a whole number >= 0, got ${String(skipped)}`);
+    }
+    if (!this.local) {
+      this.skipped = skipped;
+      return;
+    }
     const state: Record<string, ParamState> = {};
     for (const f of this.flats) {
       for (const piece of f.pieces) {
@@ -216,5 +290,6 @@ export class ZeroRedundancyOptimizer<O extends WrappableOptimizer = WrappableOpt
     const group = sd.paramGroups[0] ?? { params: [] };
     const names = this.local.paramGroups.flatMap((g) => g.params.map((p) => p.name));
     this.local.loadStateDict({ ...sd, state, paramGroups: [{ ...group, params: names }] });
+    this.skipped = skipped;
   }
 }
