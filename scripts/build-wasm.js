@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm run build:wasm`: wasm/optim.wasm, the step kernels of native/kernels/ compiled for wasm32
-// with SIMD128 by clang (Debian: `apt-get install clang lld`), no C or C++ library (the freestanding
-// headers in native/wasm/include stand in for the three the kernels include). The .wasm is
+// `npm run build:wasm`: wasm/optim.wasm, the step kernels and the built-in linear algebra of
+// native/kernels/ compiled for wasm32 with SIMD128 by clang (Debian: `apt-get install clang lld`),
+// no C or C++ library (the freestanding headers in native/wasm/include stand in for the ones the
+// kernels include; native/wasm/abi.cc has the heap behind new[]). The .wasm is
 // committed, so an install never needs clang; the build is reproducible (same clang, same bytes,
 // whatever the folder), and `--check` (CI) rebuilds it into a temporary folder and fails if the
 // committed file differs.
@@ -34,11 +35,15 @@ if (!clang || !wasmLd) {
 // so the output does not depend on where the checkout lives.
 const flags = ['--target=wasm32', '-msimd128', '-mbulk-memory', '-O3', '-std=c++17', '-ffreestanding', '-nostdinc++',
   '-isystem', 'native/wasm/include', '-I', 'native/kernels', '-fno-exceptions', '-fno-rtti', '-fno-math-errno',
-  '-ffp-contract=off', '-Wall'];
+  '-ffp-contract=off', '-fno-threadsafe-statics', '-Wall'];
+// The linear algebra's sources as the native build compiles them (without OpenBLAS, and not for
+// x86, so only the built-in baseline kernels: no FMA, 16-byte vectors).
+const sources = ['native/wasm/isa_wasm.cc', 'native/wasm/abi.cc', 'native/kernels/gemm.cc', 'native/kernels/gram.cc',
+  'native/kernels/cholesky.cc', 'native/kernels/eigh.cc'];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'optim-wasm-'));
 try {
   const objs = [];
-  for (const src of ['native/wasm/isa_wasm.cc', 'native/wasm/abi.cc']) {
+  for (const src of sources) {
     const obj = path.join(tmp, `${path.basename(src, '.cc')}.o`);
     const r = spawnSync(clang, [...flags, '-c', src, '-o', obj], { cwd: root, stdio: 'inherit' });
     if (r.status !== 0) process.exit(1);

@@ -12,11 +12,13 @@
  *   Cholesky (eigenvalues in [1, 5]): normwise 50·n·u on L and on x;
  *   eigh: eigenvalues within 50·n·u·‖A‖, ‖AV − VΛ‖ and ‖VᵀV − I‖ within 50·n·u (·‖A‖).
  * Seed: fixed in CI, random elsewhere; FC_SEED=<n> reproduces a run, FC_RUNS=<n> sets runs.
+ * With OPTIM_TEST_WASM=1 (CI) the wasm backend's built-in kernels are held to the same bounds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { referenceBackend } from '../src/backend/reference.js';
 import { loadNative } from '../src/backend/native.js';
+import { loadWasm } from '../src/backend/wasm.js';
 import type { Backend, FloatArray } from '../src/backend/types.js';
 import { mulberry32, nativePaths, normwise, randomSPD, useNativePath } from './helpers/linalg.js';
 
@@ -61,7 +63,16 @@ function clone(a: FloatArray): FloatArray {
   return a instanceof Float32Array ? new Float32Array(a) : new Float64Array(a);
 }
 
+const wasm = process.env.OPTIM_TEST_WASM === '1' ? loadWasm() : undefined;
+if (wasm && !wasm.backend) throw new Error(`OPTIM_TEST_WASM=1, but the wasm backend cannot load: ${wasm.error}`);
+
 function describeWith(name: string, body: (nb: Backend) => void): void {
+  if (wasm?.backend) {
+    describe(`${name}: wasm vs reference`, () => {
+      beforeAll(() => fc.configureGlobal({ seed: SEED, numRuns: RUNS }));
+      body(wasm.backend!);
+    });
+  }
   const paths = native.backend ? nativePaths : [];
   describe.each(paths)(`${name}: native $name vs reference`, (path) => {
     beforeAll(() => {

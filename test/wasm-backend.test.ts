@@ -12,8 +12,19 @@
  * backend's contract (checks, non-finite policy, prepared lists), the selection (`setBackend`,
  * OPTIM_BACKEND, `auto` falling back native -> wasm -> reference). A worker thread runs it in
  * test/pack-install.test.ts, on the installed package.
+ *
+ * The linear algebra (native/kernels/{gemm,gram,cholesky,eigh}.cc built into the module) must give
+ * the native built-in baseline kernels' bits: same sources, no FMA, 16-byte vectors. eigh's one
+ * library call, hypot, is glibc's algorithm in the module (native/wasm/include/cmath), so there the
+ * bits are compared where the native build calls glibc >= 2.35 on x86-64 (no FMA in libm), and
+ * elsewhere eigenvalues within 8 ulps of ‖A‖ and eigenvectors within 8·n ulps. Shapes cross the
+ * blocking edges (tile 4×2 vectors, MC 128, KC 256/384, recursion bases 32 and 64); the module's
+ * memory grows under a large call, after which steps still work; errors as native, before writing.
+ * The linalg-*.test.ts files run on wasm too with OPTIM_TEST_WASM=1 (CI).
  */
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AnyKernel } from '../src/backend/kernel.js';
 import { loadNative } from '../src/backend/native.js';
 import { referenceBackend } from '../src/backend/reference.js';
@@ -24,7 +35,10 @@ import { loadWasm } from '../src/backend/wasm.js';
 import { Adam } from '../src/optim/index.js';
 import { param } from '../src/param.js';
 import { KERNELS } from './helpers/kernels.js';
-import { mulberry32 } from './helpers/linalg.js';
+import { compiledDist } from './helpers/dist.js';
+import { mulberry32, nativePaths, randomArray, randomSPD, useNativePath } from './helpers/linalg.js';
+import { CholeskyError, OptimRangeError } from '../src/errors.js';
+import type { FloatArray } from '../src/backend/types.js';
 
 const wasmLoad = loadWasm();
 const wasm = wasmLoad.backend as Backend;
@@ -80,7 +94,7 @@ function storages(k: AnyKernel, flags: number): Storage[] {
 describe('the module', () => {
   it('loads, and reports the wasm backend', () => {
     expect(wasmLoad.error).toBeUndefined();
-    expect(wasm.info()).toMatchObject({ backend: 'wasm', simd: 'wasm-simd128', fma: false, blas: 'none', stepThreads: 1 });
+    expect(wasm.info()).toMatchObject({ backend: 'wasm', simd: 'wasm-simd128', fma: false, blas: 'builtin', threads: 1, stepThreads: 1 });
   });
 
   it('holds exactly the registered kernels, with their scalar counts (else: npm run build:wasm)', () => {
@@ -145,6 +159,19 @@ describe('the backend contract', () => {
     expect(bitDiffs(clean.list, cleanBefore).length).toBeGreaterThan(0);
   });
 
+  it('CHECK_FINITE on one tensor (scanned in the step\'s own copy when it fits one chunk): 0 and nothing written', () => {
+    for (const [F, n, at] of [[Float32Array, 100, 99], [Float64Array, 16384, 0], [Float32Array, 16385, 16384], [Float64Array, 40000, 20000]] as const) {
+      for (const bad of [Number.NaN, Number.NEGATIVE_INFINITY]) {
+        const rand = mulberry32(n);
+        const list: StateArray[] = [0, 1, 2, 3].map(() => F.from({ length: n }, () => rand() + 0.1));
+        (list[1] as Float32Array)[at] = bad;
+        const before = copyList(list);
+        expect(wasm.step(adam, list, Float64Array.from({ length: adam.nScalars }, () => 0.1), CHECK_FINITE)).toBe(0);
+        expect(bitDiffs(list, before)).toEqual([]);
+      }
+    }
+  });
+
   it('steps through a prepared list, and refuses what the reference backend refuses, with its message', () => {
     const a = makeCall(adam, 0, 'float64', 9);
     const b = copyList(a.list);
@@ -156,6 +183,198 @@ describe('the backend contract', () => {
     expect(call(wasm)).toThrow();
     expect(call(wasm)).toThrow((() => { try { call(referenceBackend)(); } catch (e) { return (e as Error).message; } return 'none'; })());
   });
+});
+
+/** Indices and values of the first differing element of two arrays (bits), or []. */
+function arrayDiff(name: string, a: FloatArray, b: FloatArray): string[] {
+  if (a.length !== b.length) return [`${name}: length ${a.length} vs ${b.length}`];
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return [`${name}[${i}]: ${a[i]} vs ${b[i]}`];
+  return [];
+}
+
+/** Whether the native eigh calls glibc's hypot without FMA, the algorithm the module carries. */
+function nativeHypotIsWasms(): boolean {
+  const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+  if (process.arch !== 'x64' || !glibc) return false;
+  const [major, minor] = glibc.split('.').map(Number);
+  return major > 2 || (major === 2 && minor >= 35);
+}
+
+describe('linear algebra: the native built-in baseline kernels\' bits', () => {
+  const baseline = nativePaths.find((p) => p.name === 'builtin-baseline');
+  beforeAll(() => useNativePath(baseline));
+  afterAll(() => useNativePath(undefined));
+  const nb = (): Backend => {
+    if (!native.backend || !baseline) throw new Error(`this comparison needs the native addon, which did not load: ${native.error}`);
+    return native.backend;
+  };
+  const DTYPES = [Float64Array, Float32Array] as const;
+
+  it('gemm: every transpose, alpha and beta, shapes across the block edges', () => {
+    const rnd = mulberry32(11);
+    const bad: string[] = [];
+    const shapes = [[1, 1, 1], [5, 7, 3], [37, 41, 23], [130, 9, 300], [4, 129, 385], [65, 70, 0]];
+    for (const C of DTYPES) {
+      for (const [m, n, k] of shapes) {
+        for (let t = 0; t < 4; t++) {
+          for (const [alpha, beta] of [[1, 0], [-0.5, 2], [0, 1.5]]) {
+            const a = randomArray(C, m * k, rnd), b = randomArray(C, k * n, rnd), c = randomArray(C, m * n, rnd);
+            const cw = c.slice(), cn = c.slice();
+            wasm.gemm(a, b, cw, m, n, k, (t & 1) !== 0, (t & 2) !== 0, alpha, beta);
+            nb().gemm(a, b, cn, m, n, k, (t & 1) !== 0, (t & 2) !== 0, alpha, beta);
+            bad.push(...arrayDiff(`${C.name} ${m}×${n}×${k} t${t} α${alpha} β${beta}`, cw, cn));
+          }
+        }
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('gram, cholesky, choSolve (one and several right-hand sides, in place)', () => {
+    const rnd = mulberry32(12);
+    const bad: string[] = [];
+    for (const C of DTYPES) {
+      for (const [rows, cols] of [[70, 33], [5, 130], [1, 1]]) {
+        for (const trans of [false, true]) {
+          const a = randomArray(C, rows * cols, rnd);
+          const n = trans ? cols : rows;
+          const gw = new C(n * n), gn = new C(n * n);
+          wasm.syrk(a, gw, rows, cols, trans);
+          nb().syrk(a, gn, rows, cols, trans);
+          bad.push(...arrayDiff(`gram ${C.name} ${rows}×${cols} ${trans}`, gw, gn));
+        }
+      }
+      for (const n of [1, 7, 33, 65, 130, 300]) {
+        const a = randomSPD(C, n, rnd);
+        const lw = new C(n * n).fill(7), ln = new C(n * n);
+        wasm.potrf(a, lw, n);
+        nb().potrf(a, ln, n);
+        bad.push(...arrayDiff(`cholesky ${C.name} n=${n}`, lw, ln));
+        const inPlace = a.slice();
+        wasm.potrf(inPlace, inPlace, n);
+        bad.push(...arrayDiff(`cholesky in place ${C.name} n=${n}`, inPlace, ln));
+        for (const nrhs of [1, 3, 40]) {
+          const b = randomArray(C, n * nrhs, rnd);
+          const xw = new C(n * nrhs), xn = new C(n * nrhs);
+          wasm.potrs(ln, b, xw, n, nrhs);
+          nb().potrs(ln, b, xn, n, nrhs);
+          bad.push(...arrayDiff(`choSolve ${C.name} n=${n} nrhs=${nrhs}`, xw, xn));
+          const y = b.slice();
+          wasm.potrs(ln, y, y, n, nrhs);
+          bad.push(...arrayDiff(`choSolve in place ${C.name} n=${n} nrhs=${nrhs}`, y, xn));
+        }
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it(`eigh: ${nativeHypotIsWasms() ? 'the same bits (native calls glibc >= 2.35 on x86-64)' : 'within 8 ulps (native calls another hypot)'}`, () => {
+    const rnd = mulberry32(13);
+    const exact = nativeHypotIsWasms();
+    const bad: string[] = [];
+    for (const C of DTYPES) {
+      const u = C === Float64Array ? 2 ** -52 : 2 ** -23;
+      for (const n of [1, 2, 3, 10, 40, 65, 130]) {
+        const a = new C(n * n);
+        for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = 2 * rnd() - 1;
+        const ww = new C(n), vw = new C(n * n), wn = new C(n), vn = new C(n * n);
+        wasm.syevd(a, ww, vw, n);
+        nb().syevd(a, wn, vn, n);
+        if (exact) {
+          bad.push(...arrayDiff(`eigh values ${C.name} n=${n}`, ww, wn), ...arrayDiff(`eigh vectors ${C.name} n=${n}`, vw, vn));
+          continue;
+        }
+        const norm = Math.max(...Array.from(wn, Math.abs), 1e-300);
+        for (let j = 0; j < n; j++) if (!(Math.abs(ww[j] - wn[j]) <= 8 * u * norm)) bad.push(`values ${C.name} n=${n} [${j}]`);
+        for (let i = 0; i < n * n; i++) if (!(Math.abs(vw[i] - vn[i]) <= 8 * n * u)) bad.push(`vectors ${C.name} n=${n} [${i}]`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('a CholeskyError names the pivot native names; non-finite input is refused before anything is written', () => {
+    for (const [n, bad] of [[5, 0], [40, 37], [300, 200]]) {
+      const a = new Float64Array(n * n).fill(0.001);
+      for (let i = 0; i < n; i++) a[i * n + i] = i === bad ? -1 : 2;
+      const pivot = (be: Backend): number => {
+        try {
+          be.potrf(a, new Float64Array(n * n), n);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CholeskyError);
+          return (e as CholeskyError).pivot;
+        }
+        return -1;
+      };
+      expect(pivot(wasm)).toBe(bad);
+      expect(pivot(wasm)).toBe(pivot(nb()));
+    }
+    const a = Float64Array.from([4, 0, 0, NaN, 4, 0, 0, 0, 4]);
+    a[3] = NaN;
+    const out = new Float64Array(9).fill(7);
+    expect(() => wasm.potrf(a, out, 3)).toThrow(OptimRangeError);
+    expect(() => wasm.potrf(a, out, 3)).toThrow(/a\[1, 0\] is NaN; the matrix must be finite/);
+    expect(Array.from(out)).toEqual(new Array(9).fill(7));
+    const x = new Float64Array(3).fill(5);
+    expect(() => wasm.potrs(Float64Array.from([2, 0, 0, 0, 0, 0, 0, 0, 2]), Float64Array.from([1, 1, 1]), x, 3, 1)).toThrow(/L\[1, 1\] is 0/);
+    expect(Array.from(x)).toEqual([5, 5, 5]);
+  });
+
+  it('the memory grows under a large call, and steps and calls still run after it', () => {
+    const n = 1200; // three 11.5 MB float64 operands: more than the module's memory so far
+    const rnd = mulberry32(14);
+    const a = randomArray(Float64Array, n * n, rnd), b = randomArray(Float64Array, n * n, rnd);
+    const cw = new Float64Array(n * n), cn = new Float64Array(n * n);
+    wasm.gemm(a, b, cw, n, n, n, false, true, 1, 0);
+    nb().gemm(a, b, cn, n, n, n, false, true, 1, 0);
+    expect(arrayDiff('gemm 1200', cw, cn)).toEqual([]);
+    const adam = KERNELS.find((k) => k.name === 'adam') as AnyKernel;
+    const { list, scalars } = makeCall(adam, 0, 'float64', 15);
+    const ref = copyList(list);
+    wasm.step(adam, list, scalars, 0);
+    referenceBackend.step(adam, ref, scalars, 0);
+    expect(bitDiffs(list, ref)).toEqual([]);
+    // The blocks of the large call were released: a second one reuses them (same result again).
+    wasm.gemm(a, b, cw, n, n, n, false, true, 1, 0);
+    expect(arrayDiff('gemm 1200 again', cw, cn)).toEqual([]);
+  });
+
+  it('async forms give the sync bits, on a later turn of the event loop', async () => {
+    const a = Float64Array.from([4, 2, 2, 3]);
+    const out = new Float64Array(4);
+    const p = wasm.potrfAsync(a, out, 2);
+    expect(Array.from(out)).toEqual([0, 0, 0, 0]);
+    await p;
+    expect(Array.from(out)).toEqual([2, 0, 1, Math.SQRT2]);
+    await expect(wasm.potrfAsync(Float64Array.from([1, 2, 2, 1]), new Float64Array(4), 2)).rejects.toThrow(CholeskyError);
+  });
+
+  it('runs in a worker thread with the main thread\'s bits', async () => {
+    const dist = path.dirname(compiledDist());
+    const n = 90;
+    const spd = randomSPD(Float64Array, n, mulberry32(16));
+    const want = new Float64Array(n * n);
+    wasm.potrf(spd, want, n);
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const lib = require(workerData.index);
+      const linalg = require(workerData.linalg);
+      lib.setBackend('wasm');
+      parentPort.postMessage({ backend: lib.backendInfo().backend, blas: lib.backendInfo().blas, L: linalg.cholesky(workerData.spd, workerData.n) });
+    `;
+    const got = await new Promise<{ backend: string; blas: string; L: Float64Array }>((resolve, reject) => {
+      const w = new Worker(code, {
+        eval: true,
+        workerData: { index: path.join(dist, 'index.js'), linalg: path.join(dist, 'linalg', 'index.js'), spd, n },
+      });
+      w.once('message', (m) => {
+        resolve(m);
+        void w.terminate();
+      });
+      w.once('error', reject);
+    });
+    expect(got).toMatchObject({ backend: 'wasm', blas: 'builtin' });
+    expect(arrayDiff('worker cholesky', got.L, want)).toEqual([]);
+  }, 120_000); // the first caller of compiledDist() compiles src/ (seconds on a loaded machine)
 });
 
 describe('selection', () => {

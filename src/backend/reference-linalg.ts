@@ -77,13 +77,23 @@ function refuseNonFinite(fn: string, name: string, a: FloatArray, rows: number, 
   }
 }
 
-function gemmChecked(fn: string, a: unknown, b: unknown, c: unknown, m: unknown, n: unknown, k: unknown,
-  transA: boolean, transB: boolean, alpha: unknown, beta: unknown): void {
+/**
+ * The checks of each kernel below, exported for the wasm backend (src/backend/wasm.ts), which
+ * refuses the same calls with the same messages before copying anything into its memory.
+ */
+export function checkGemm(fn: string, a: unknown, b: unknown, c: unknown, m: unknown, n: unknown, k: unknown,
+  alpha: unknown, beta: unknown): { A: FloatArray; B: FloatArray; C: FloatArray; M: number; N: number; K: number; al: number; be: number } {
   const M = dim(fn, 'm', m), N = dim(fn, 'n', n), K = dim(fn, 'k', k);
   const al = finite(fn, 'alpha', alpha), be = finite(fn, 'beta', beta);
   const [A, B, C] = arrays(fn, [['a', a, M * K, 'm*k'], ['b', b, K * N, 'k*n'], ['c', c, M * N, 'm*n']]);
   refuseOverlap(fn, 'c', C, 'a', A);
   refuseOverlap(fn, 'c', C, 'b', B);
+  return { A, B, C, M, N, K, al, be };
+}
+
+function gemmChecked(fn: string, a: unknown, b: unknown, c: unknown, m: unknown, n: unknown, k: unknown,
+  transA: boolean, transB: boolean, alpha: unknown, beta: unknown): void {
+  const { A, B, C, M, N, K, al, be } = checkGemm(fn, a, b, c, m, n, k, alpha, beta);
   if (M === 0 || N === 0) return;
   if (K === 0 || al === 0) {
     // As BLAS: a and b are not read, c is not read when beta is 0.
@@ -114,12 +124,18 @@ function gemmChecked(fn: string, a: unknown, b: unknown, c: unknown, m: unknown,
   }
 }
 
-function syrk(a: FloatArray, c: FloatArray, rows: number, cols: number, trans: boolean): void {
+export function checkSyrk(a: unknown, c: unknown, rows: unknown, cols: unknown, trans: boolean):
+  { A: FloatArray; C: FloatArray; R: number; Cn: number; n: number; k: number } {
   const fn = 'gram';
   const R = dim(fn, 'rows', rows), Cn = dim(fn, 'cols', cols);
   const n = trans ? Cn : R, k = trans ? R : Cn;
   const [A, C] = arrays(fn, [['a', a, R * Cn, 'rows*cols'], ['c', c, n * n, trans ? 'cols*cols' : 'rows*rows']]);
   refuseOverlap(fn, 'c', C, 'a', A);
+  return { A, C, R, Cn, n, k };
+}
+
+function syrk(a: FloatArray, c: FloatArray, rows: number, cols: number, trans: boolean): void {
+  const { A, C, Cn, n, k } = checkSyrk(a, c, rows, cols, trans);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
       let s = 0;
@@ -131,11 +147,31 @@ function syrk(a: FloatArray, c: FloatArray, rows: number, cols: number, trans: b
   }
 }
 
-function potrfChecked(fn: string, a: unknown, out: unknown, n: unknown): void {
+/** The arguments and the lower triangle's values (finite). */
+export function checkPotrf(fn: string, a: unknown, out: unknown, n: unknown): { A: FloatArray; O: FloatArray; N: number } {
   const N = dim(fn, 'n', n);
   const [A, O] = arrays(fn, [['a', a, N * N, 'n*n'], ['out', out, N * N, 'n*n']]);
   if (!same(A, O)) refuseOverlap(fn, 'out', O, 'a', A);
   refuseNonFinite(fn, 'a', A, N, N, true);
+  return { A, O, N };
+}
+
+/** The error of a factorisation whose pivot i (0-based) is not positive. */
+export function notPositiveDefinite(fn: string, i: number): CholeskyError {
+  return new CholeskyError(
+    `${fn}: the matrix is not positive definite: pivot ${i} is not positive ` +
+      `(the leading minor of order ${i + 1} is not positive definite)`,
+    i,
+  );
+}
+
+/** The error of an eigensolver that ran out of sweeps. */
+export function noConvergence(fn: string): Error {
+  return new Error(`${fn}: the eigenvalue iteration did not converge`);
+}
+
+function potrfChecked(fn: string, a: unknown, out: unknown, n: unknown): void {
+  const { A, O, N } = checkPotrf(fn, a, out, n);
   // L[i][j] = (a[i][j] - sum_p<j L[i][p] L[j][p]) / L[j][j]; L[i][i] = sqrt(a[i][i] - sum L[i][p]^2).
   const L = new Float64Array(N * N);
   for (let i = 0; i < N; i++) {
@@ -147,18 +183,16 @@ function potrfChecked(fn: string, a: unknown, out: unknown, n: unknown): void {
       } else if (s > 0) {
         L[i * N + i] = Math.sqrt(s);
       } else {
-        throw new CholeskyError(
-          `${fn}: the matrix is not positive definite: pivot ${i} is not positive ` +
-            `(the leading minor of order ${i + 1} is not positive definite)`,
-          i,
-        );
+        throw notPositiveDefinite(fn, i);
       }
     }
   }
   O.set(L);
 }
 
-function potrsChecked(fn: string, l: unknown, b: unknown, x: unknown, n: unknown, nrhs: unknown): void {
+/** The arguments, b's values (finite) and L's diagonal (finite, nonzero). */
+export function checkPotrs(fn: string, l: unknown, b: unknown, x: unknown, n: unknown, nrhs: unknown):
+  { L: FloatArray; B: FloatArray; X: FloatArray; N: number; R: number } {
   const N = dim(fn, 'n', n), R = dim(fn, 'nrhs', nrhs);
   const [L, B, X] = arrays(fn, [['L', l, N * N, 'n*n'], ['b', b, N * R, 'n*nrhs'], ['x', x, N * R, 'n*nrhs']]);
   refuseOverlap(fn, 'x', X, 'L', L);
@@ -170,6 +204,11 @@ function potrsChecked(fn: string, l: unknown, b: unknown, x: unknown, n: unknown
       throw new OptimRangeError(`${fn}: L[${i}, ${i}] is ${d}; a Cholesky factor's diagonal must be finite and nonzero`);
     }
   }
+  return { L, B, X, N, R };
+}
+
+function potrsChecked(fn: string, l: unknown, b: unknown, x: unknown, n: unknown, nrhs: unknown): void {
+  const { L, B, X, N, R } = checkPotrs(fn, l, b, x, n, nrhs);
   const y = new Float64Array(N);
   for (let c = 0; c < R; c++) {
     for (let i = 0; i < N; i++) {
@@ -191,13 +230,20 @@ function potrsChecked(fn: string, l: unknown, b: unknown, x: unknown, n: unknown
  * sweeps an entry too small to change either diagonal entry it couples is set to zero, which
  * ends the iteration (the usual criterion; quadratic convergence makes that a handful of sweeps).
  */
-function syevdChecked(fn: string, a: unknown, values: unknown, vectors: unknown, n: unknown): void {
+/** The arguments and the lower triangle's values (finite). */
+export function checkSyevd(fn: string, a: unknown, values: unknown, vectors: unknown, n: unknown):
+  { A0: FloatArray; W: FloatArray; V: FloatArray; N: number } {
   const N = dim(fn, 'n', n);
   const [A0, W, V] = arrays(fn, [['a', a, N * N, 'n*n'], ['values', values, N, 'n'], ['vectors', vectors, N * N, 'n*n']]);
   refuseOverlap(fn, 'values', W, 'a', A0);
   refuseOverlap(fn, 'vectors', V, 'a', A0);
   refuseOverlap(fn, 'vectors', V, 'values', W);
   refuseNonFinite(fn, 'a', A0, N, N, true);
+  return { A0, W, V, N };
+}
+
+function syevdChecked(fn: string, a: unknown, values: unknown, vectors: unknown, n: unknown): void {
+  const { A0, W, V, N } = checkSyevd(fn, a, values, vectors, n);
   const A = new Float64Array(N * N);
   for (let i = 0; i < N; i++) {
     for (let j = 0; j <= i; j++) A[i * N + j] = A[j * N + i] = A0[i * N + j];
@@ -210,7 +256,7 @@ function syevdChecked(fn: string, a: unknown, values: unknown, vectors: unknown,
     let off = 0;
     for (let p = 0; p < N; p++) for (let q = p + 1; q < N; q++) off += Math.abs(A[p * N + q]);
     if (off === 0) break;
-    if (sweep === maxSweeps) throw new Error(`${fn}: the eigenvalue iteration did not converge`);
+    if (sweep === maxSweeps) throw noConvergence(fn);
     for (let p = 0; p < N; p++) {
       for (let q = p + 1; q < N; q++) {
         const apq = A[p * N + q];
@@ -260,7 +306,7 @@ function syevdChecked(fn: string, a: unknown, values: unknown, vectors: unknown,
 }
 
 /** Runs `fn` on a later turn of the event loop; its exception becomes the rejection. */
-function later(fn: () => void): Promise<void> {
+export function later(fn: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     setImmediate(() => {
       try {
