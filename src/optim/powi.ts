@@ -35,6 +35,12 @@ export class PowerSequence {
   pow(x: number, n: number): number {
     if (x === this.x) {
       if (n === this.n) return this.hi;
+      // x^n for 0 <= x < 1 only shrinks as n grows: once it has underflowed to 0 it stays 0
+      // (0.9^n from n = 7100 on, Adam's beta1 after as many steps).
+      if (this.hi === 0 && n > this.n && x >= 0 && x < 1) {
+        this.n = n;
+        return 0;
+      }
       if (n === this.n + 1 && this.err < 1 && isSmallWhole(n)) {
         const p = this.hi * x;
         let t = SPLIT * this.hi;

@@ -104,7 +104,9 @@ export class Transaction {
 
   /** Keeps the changes: drops the snapshots. */
   commit(): void {
-    this.undo.length = 0;
+    // Setting an array's length is a runtime call: skipped when there is nothing to drop (a
+    // step commits twice, usually with nothing recorded).
+    if (this.undo.length !== 0) this.undo.length = 0;
   }
 
   /**
