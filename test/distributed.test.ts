@@ -152,7 +152,7 @@ describe('optim/distributed', () => {
     }, 90_000);
   }
 
-  for (const [size, victim] of [[2, 1], [3, 1], [2, 0]] as const) {
+  for (const [size, victim] of [[2, 1], [3, 1], [2, 0], [4, 2]] as const) {
     it(`${size} ranks, rank ${victim} killed mid-allReduce: the others reject naming it within the 2 s timeout and exit`, async () => {
       if (!available) return expectUnavailable();
       const runs = await job('killed', size, () => ({ VICTIM: String(victim) }), 30_000);
