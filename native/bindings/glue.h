@@ -12,7 +12,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "../kernels/kernel_abi.h"
@@ -36,6 +38,11 @@ struct Env {
   // Step calls in progress: an element getter can run JavaScript that calls another step while a
   // list is being read; only the outermost call uses the shared scratch vectors.
   int depth = 0;
+  // The prepared lists alive in this environment (addon.cc, Prepared): a step recognises a
+  // handle by finding the pointer napi_unwrap gives in this set, so an object wrapped by another
+  // addon is never taken for one. Shared with each handle, whose finalizer removes it (and may
+  // run after this Env is gone, at the environment's teardown).
+  std::shared_ptr<std::unordered_set<const void*>> prepared = std::make_shared<std::unordered_set<const void*>>();
 
   bool linalg_avx2() const {
     const std::string isa = table->isa;

@@ -402,6 +402,9 @@ export abstract class Optimizer<G extends GroupBase> {
    * (or a closure that throws) puts them back exactly. Returns whether anything moved.
    */
   private moveAhead(backend: Backend, hasClosure: boolean): boolean {
+    // Most optimizers have no look-ahead kernel at all: known once, not asked per group per step.
+    this.mayMoveAhead ??= this.kernels().some((k) => k.flag.ahead !== undefined);
+    if (!this.mayMoveAhead) return false;
     const groups = this.paramGroups;
     if (!groups.some((g) => g !== null && typeof g === 'object' && this.kernelFor(g).flag.ahead !== undefined)) return false;
     if (!hasClosure) {
@@ -625,6 +628,11 @@ export abstract class Optimizer<G extends GroupBase> {
   protected kernelFor(_group: G): AnyKernel {
     return this.spec.kernel;
   }
+  /** Every kernel `kernelFor` may return (an optimizer with alternates lists them). */
+  protected kernels(): readonly AnyKernel[] {
+    return [this.spec.kernel];
+  }
+  private mayMoveAhead: boolean | undefined;
   /**
    * Fills the scalars for one call that do not follow from the options alone (those are filled
    * already: options.ts), from the group and the state shared by the call's tensors (before this

@@ -171,6 +171,10 @@ export class SGD extends Optimizer<SGDGroup> {
     return g.lookahead ? L : K;
   }
 
+  protected override kernels(): readonly AnyKernel[] {
+    return [K, L];
+  }
+
   protected override flagsOf(g: SGDGroup): number {
     let flags = this.weightDecayFlag(g);
     if (g.lookahead) return flags;
