@@ -4,8 +4,7 @@
  * addon.cc, step_aligned), and its non-finite scan likewise. The updates are elementwise, so a
  * tensor at any offset from a cache line must get the same bytes as the same values stepped in
  * pieces too short to be split (500 elements), on every instruction set, with and without the
- * non-finite scan (after which the update runs backwards in 4096-element chunks: step_reverse);
- * a bad value in the head or in the rest must be reported with nothing written.
+ * non-finite scan; a bad value in the head or in the rest must be reported with nothing written.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../src/backend/native.js';

@@ -56,9 +56,13 @@ interface ScanCase {
   seed: number;
 }
 
-/** Lengths around the scan's block widths (128 floats, 64 doubles) and the SIMD widths. */
+/**
+ * Lengths around the scan's block widths (1 KB: 256 floats, 128 doubles; then one 64-byte
+ * vector: 16 floats, 8 doubles), the SIMD widths, and the 1024 elements from which a tensor is
+ * scanned from its first cache-line boundary.
+ */
 const lengthArb = fc.oneof(
-  fc.constantFrom(0, 1, 2, 7, 8, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000),
+  fc.constantFrom(0, 1, 2, 7, 8, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 256, 257, 271, 272, 273, 511, 512, 513, 1000, 1023, 1024, 1025, 1041),
   fc.integer({ min: 0, max: 2100 }),
 );
 const scanArb: fc.Arbitrary<ScanCase> = fc.record({

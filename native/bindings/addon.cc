@@ -270,30 +270,6 @@ inline void step_aligned(optim::StepFn<T, S> fn, const TensorRef<T, S>& t, const
   fn(slice(t, head, t.n - head), s, flags);
 }
 
-// After the non-finite scan, the gradients it read last are the ones still in cache: the update
-// that follows walks backwards, tensor by tensor and chunk by chunk, so it meets them first
-// instead of after its own traffic has evicted them. Chunks start at the aligned head + multiples
-// of kReverseChunk (16 KB of float32), so each call's vectors stay aligned.
-constexpr size_t kReverseChunk = 4096;
-
-template <typename T, typename S>
-inline void step_reverse(optim::StepFn<T, S> fn, const TensorRef<T, S>& t, const double* s, uint32_t flags) {
-  const size_t mis = reinterpret_cast<uintptr_t>(t.p) % kCacheLine;
-  const size_t head = mis % sizeof(T) == 0 ? ((kCacheLine - mis) % kCacheLine) / sizeof(T) : 0;
-  if (t.n < kMinAlignElements) {
-    fn(t, s, flags);
-    return;
-  }
-  size_t end = t.n;
-  const size_t tail = head + ((t.n - head) / kReverseChunk) * kReverseChunk;
-  if (tail < end) {
-    fn(slice(t, tail, end - tail), s, flags);
-    end = tail;
-  }
-  for (; end > head; end -= kReverseChunk) fn(slice(t, end - kReverseChunk, kReverseChunk), s, flags);
-  if (head > 0) fn(slice(t, 0, head), s, flags);
-}
-
 // The non-finite scan, its loads aligned the same way.
 template <typename T>
 inline size_t scan_aligned(optim::FirstNonFiniteFn<T> scan, const T* g, size_t n) {
@@ -368,20 +344,6 @@ struct Split {
       return true;
     });
   }
-
-  // The part after its scan: backwards (see step_reverse).
-  static void step_part_reverse(void* ctx, int k) {
-    const Split& sp = *static_cast<const Split*>(ctx);
-    const size_t lo = sp.bound(k), hi = sp.bound(k + 1);
-    if (hi <= lo) return;
-    size_t i = size_t(std::upper_bound(sp.start.begin(), sp.start.end(), hi - 1) - sp.start.begin()) - 1;
-    for (;; i--) {
-      const size_t a = lo > sp.start[i] ? lo - sp.start[i] : 0;
-      const size_t b = (hi < sp.start[i + 1] ? hi : sp.start[i + 1]) - sp.start[i];
-      if (b > a) step_reverse(sp.fn, slice(sp.ts[i], a, b - a), sp.s, sp.flags);
-      if (i == 0 || sp.start[i] <= lo) return;
-    }
-  }
 };
 
 template <typename T, typename S>
@@ -391,16 +353,6 @@ void run(optim::StepFn<T, S> fn, const std::vector<TensorRef<T, S>>& ts, const d
   for (size_t i = 0; i < count; i++) {
     if (i + 1 < count) prefetch_head(ts[i + 1]);
     step_aligned(fn, ts[i], s, flags);
-  }
-}
-
-// The update after a scan: the last tensor first, each backwards (see step_reverse).
-template <typename T, typename S>
-void run_reverse(optim::StepFn<T, S> fn, const std::vector<TensorRef<T, S>>& ts, const double* s,
-                 uint32_t flags) {
-  for (size_t i = ts.size(); i-- > 0;) {
-    if (i > 0) prefetch_head(ts[i - 1]);
-    step_reverse(fn, ts[i], s, flags);
   }
 }
 
@@ -430,8 +382,7 @@ napi_value step(napi_env env, optim::FirstNonFiniteFn<T> scan, optim::StepFn<T, 
     sp.fn = fn;
     sp.s = s;
     sp.flags = flags;
-    // Part k runs on the same thread for both passes (pool.h), so its scan warmed its own cache.
-    optim::pool_run(sp.parts, (flags & optim::F_CHECK_FINITE) ? &Split<T, S>::step_part_reverse : &Split<T, S>::step_part, &sp);
+    optim::pool_run(sp.parts, &Split<T, S>::step_part, &sp);
     return nullptr;
   }
   if (flags & optim::F_CHECK_FINITE) {
@@ -443,8 +394,6 @@ napi_value step(napi_env env, optim::FirstNonFiniteFn<T> scan, optim::StepFn<T, 
       }
     }
     if (flags & optim::F_CHECK_ONLY) return nullptr;
-    run_reverse(fn, ts, s, flags);
-    return nullptr;
   }
   run(fn, ts, s, flags);
   return nullptr;
