@@ -31,6 +31,25 @@ if (process.env.CI === 'true' && !process.env.OPTIM_ADDON_PATH && !available) {
 const fixture = path.join(__dirname, 'fixtures', 'distributed-rank.js');
 let dist = '';
 
+/** `optim-run args...` in a child without torchrun's variables; killed after 60 s. */
+function optimRun(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
+  const launcher = path.join(__dirname, '..', 'scripts', 'optim-run.js');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [launcher, ...args], {
+      env: childEnv({ RANK: undefined, WORLD_SIZE: undefined, MASTER_PORT: undefined, OPTIM_DIST_TOKEN: undefined, ...env }),
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    const t = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, out, err });
+    });
+  });
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -298,21 +317,7 @@ describe('optim/distributed', () => {
 
   it('optim-run starts N ranks with the environment and a token, prefixes output, exits with the first failure, restarts', async () => {
     if (!available) return expectUnavailable();
-    const launcher = path.join(__dirname, '..', 'scripts', 'optim-run.js');
-    const run = (args: string[], env: Record<string, string> = {}) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = spawn(process.execPath, [launcher, ...args, fixture, dist, 'launched'], {
-        env: childEnv({ RANK: undefined, WORLD_SIZE: undefined, MASTER_PORT: undefined, OPTIM_DIST_TOKEN: undefined, ...env }),
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (c) => (out += c));
-      child.stderr.on('data', (c) => (err += c));
-      const t = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.on('close', (code) => {
-        clearTimeout(t);
-        resolve({ code, out, err });
-      });
-    });
+    const run = (args: string[], env: Record<string, string> = {}) => optimRun([...args, fixture, dist, 'launched'], env);
     const ok = await run(['--nproc', '3']);
     expect(ok.code, ok.err).toBe(0);
     expect(ok.out.trim().split('\n').sort()).toEqual(['[0] sum 6 restart 0 token set', '[1] sum 6 restart 0 token set', '[2] sum 6 restart 0 token set']);
@@ -326,23 +331,9 @@ describe('optim/distributed', () => {
 
   it('optim-run --restarts 1: a rank killed mid-training, the job restarted from the last checkpoint, ends bit for bit as the uninterrupted run, no partial checkpoint left', async () => {
     if (!available) return expectUnavailable();
-    const launcher = path.join(__dirname, '..', 'scripts', 'optim-run.js');
     const ckptFixture = path.join(__dirname, 'fixtures', 'distributed-ckpt.js');
     const base = await mkdtemp(path.join(tmpdir(), 'optim-dist-ckpt-'));
-    const launch = (dir: string, args: string[], extra: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = spawn(process.execPath, [launcher, '--nproc', '2', ...args, ckptFixture, dist, dir, ...extra], {
-        env: childEnv({ RANK: undefined, WORLD_SIZE: undefined, MASTER_PORT: undefined, OPTIM_DIST_TOKEN: undefined }),
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (c) => (out += c));
-      child.stderr.on('data', (c) => (err += c));
-      const t = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.on('close', (code) => {
-        clearTimeout(t);
-        resolve({ code, out, err });
-      });
-    });
+    const launch = (dir: string, args: string[], extra: string[]) => optimRun(['--nproc', '2', ...args, ckptFixture, dist, dir, ...extra]);
     const lines = (out: string) => out.trim().split('\n').sort();
     try {
       const plain = path.join(base, 'plain');
