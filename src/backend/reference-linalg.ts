@@ -319,16 +319,39 @@ export function later(fn: () => void): Promise<void> {
   });
 }
 
-export const referenceLinalg: LinalgMethods = {
-  gemm: (a, b, c, m, n, k, transA, transB, alpha, beta) =>
-    gemmChecked('matmul', a, b, c, m, n, k, transA, transB, alpha, beta),
+/**
+ * The linear algebra methods of a backend from its four checked calls, each taking first the
+ * public function's name for its messages (`matmul`, `cholesky`, ...; `...Async` in the async
+ * forms, which run the same call on a later turn of the event loop) and its syrk.
+ */
+export interface LinalgCalls {
+  gemm(fn: string, a: FloatArray, b: FloatArray, c: FloatArray, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number): void;
+  syrk: Backend['syrk'];
+  potrf(fn: string, a: FloatArray, out: FloatArray, n: number): void;
+  potrs(fn: string, l: FloatArray, b: FloatArray, x: FloatArray, n: number, nrhs: number): void;
+  syevd(fn: string, a: FloatArray, values: FloatArray, vectors: FloatArray, n: number): void;
+}
+
+export function linalgMethods(c: LinalgCalls): LinalgMethods {
+  return {
+    gemm: (a, b, out, m, n, k, transA, transB, alpha, beta) => c.gemm('matmul', a, b, out, m, n, k, transA, transB, alpha, beta),
+    syrk: c.syrk,
+    potrf: (a, out, n) => c.potrf('cholesky', a, out, n),
+    potrs: (l, b, x, n, nrhs) => c.potrs('choSolve', l, b, x, n, nrhs),
+    syevd: (a, values, vectors, n) => c.syevd('eigh', a, values, vectors, n),
+    gemmAsync: (a, b, out, m, n, k, transA, transB, alpha, beta) =>
+      later(() => c.gemm('matmulAsync', a, b, out, m, n, k, transA, transB, alpha, beta)),
+    potrfAsync: (a, out, n) => later(() => c.potrf('choleskyAsync', a, out, n)),
+    potrsAsync: (l, b, x, n, nrhs) => later(() => c.potrs('choSolveAsync', l, b, x, n, nrhs)),
+    syevdAsync: (a, values, vectors, n) => later(() => c.syevd('eighAsync', a, values, vectors, n)),
+  };
+}
+
+export const referenceLinalg: LinalgMethods = linalgMethods({
+  gemm: gemmChecked,
   syrk,
-  potrf: (a, out, n) => potrfChecked('cholesky', a, out, n),
-  potrs: (l, b, x, n, nrhs) => potrsChecked('choSolve', l, b, x, n, nrhs),
-  syevd: (a, values, vectors, n) => syevdChecked('eigh', a, values, vectors, n),
-  gemmAsync: (a, b, c, m, n, k, transA, transB, alpha, beta) =>
-    later(() => gemmChecked('matmulAsync', a, b, c, m, n, k, transA, transB, alpha, beta)),
-  potrfAsync: (a, out, n) => later(() => potrfChecked('choleskyAsync', a, out, n)),
-  potrsAsync: (l, b, x, n, nrhs) => later(() => potrsChecked('choSolveAsync', l, b, x, n, nrhs)),
-  syevdAsync: (a, values, vectors, n) => later(() => syevdChecked('eighAsync', a, values, vectors, n)),
-};
+  potrf: potrfChecked,
+  potrs: potrsChecked,
+  syevd: syevdChecked,
+});

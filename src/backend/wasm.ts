@@ -25,7 +25,7 @@ import type { AnyKernel } from './kernel.js';
 import { packageRoot } from './native.js';
 import { checkStepCall, referenceBackend } from './reference.js';
 import {
-  checkGemm, checkPotrf, checkPotrs, checkSyevd, checkSyrk, later, noConvergence, notPositiveDefinite,
+  checkGemm, checkPotrf, checkPotrs, checkSyevd, checkSyrk, linalgMethods, noConvergence, notPositiveDefinite,
 } from './reference-linalg.js';
 import { CHECK_FINITE, CHECK_ONLY } from './types.js';
 import type { Backend, BackendInfo, FloatArray, PreparedList, StateArray, TensorList } from './types.js';
@@ -320,16 +320,7 @@ function makeBackend(first: WasmExports, instantiate: () => WasmExports, runtime
     },
     prepare,
     step,
-    gemm: (a, b, c, m, n, k, transA, transB, alpha, beta) => gemmCall('matmul', a, b, c, m, n, k, transA, transB, alpha, beta),
-    syrk,
-    potrf: (a, out, n) => potrfCall('cholesky', a, out, n),
-    potrs: (l, b, xo, n, nrhs) => potrsCall('choSolve', l, b, xo, n, nrhs),
-    syevd: (a, values, vectors, n) => syevdCall('eigh', a, values, vectors, n),
-    gemmAsync: (a, b, c, m, n, k, transA, transB, alpha, beta) =>
-      later(() => gemmCall('matmulAsync', a, b, c, m, n, k, transA, transB, alpha, beta)),
-    potrfAsync: (a, out, n) => later(() => potrfCall('choleskyAsync', a, out, n)),
-    potrsAsync: (l, b, xo, n, nrhs) => later(() => potrsCall('choSolveAsync', l, b, xo, n, nrhs)),
-    syevdAsync: (a, values, vectors, n) => later(() => syevdCall('eighAsync', a, values, vectors, n)),
+    ...linalgMethods({ gemm: gemmCall, syrk, potrf: potrfCall, potrs: potrsCall, syevd: syevdCall }),
   };
 }
 
