@@ -74,8 +74,8 @@ console.log('\n2. Adam on 2,000,000 float32 parameters in 200 tensors (least squ
 const N_TENSORS = 200;
 const LEN = 10_000;
 const STEPS = 200;
-let seed = 12345;
-const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+const uniform = optim.uniformStream(12345);
+const rand = () => 2 * uniform() - 1;
 const targets = Array.from({ length: N_TENSORS }, () => Float32Array.from({ length: LEN }, rand));
 const timing = [['backend', 'optimizer ms/step', 'final loss']];
 const perStep = {};

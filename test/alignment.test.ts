@@ -9,8 +9,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../src/backend/native.js';
 import { CHECK_FINITE } from '../src/backend/types.js';
+import { uniformStream } from '../src/data/random.js';
 import { KERNEL_CASES } from './helpers/kernels.js';
-import { mulberry32 } from './helpers/linalg.js';
 
 const native = loadNative();
 const addon = native.addon;
@@ -28,7 +28,7 @@ type FloatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
 
 /** One view per buffer of the tuple, `offset` elements into an ArrayBuffer of its own. */
 function tuple(C: FloatCtor, stride: number, offset: number, seed: number): Array<Float32Array | Float64Array> {
-  const rand = mulberry32(seed);
+  const rand = uniformStream(seed);
   return Array.from({ length: stride }, (_, j) => {
     const a = new C(new ArrayBuffer((N + 16) * C.BYTES_PER_ELEMENT), offset * C.BYTES_PER_ELEMENT, N);
     for (let i = 0; i < N; i++) a[i] = j >= 2 ? rand() * 2 : rand() * 4 - 2;

@@ -18,6 +18,7 @@ import { loadNative } from '../src/backend/native.js';
 import type { NativeLinalgAddon } from '../src/backend/native-linalg.js';
 import { setBackend } from '../src/backend/select.js';
 import type { FloatArray } from '../src/backend/types.js';
+import { uniformStream } from '../src/data/random.js';
 import { cholesky, choSolve, gram, matmul } from '../src/linalg/index.js';
 import { Adagrad, Adam, NAdam, RAdam, RMSprop, SGD, param } from '../src/optim/index.js';
 import type { GroupBase, Optimizer, Param } from '../src/optim/index.js';
@@ -89,17 +90,10 @@ describe('the same seed and backend give the same bits across runs', () => {
 // ---------------------------------------------------------------------------------------------
 // Native against reference
 
-/** Uniform [-1, 1) numbers from a 32-bit xorshift. */
+/** Uniform [-1, 1) numbers from `seed` (uniformStream: pure-rand's xoroshiro128+). */
 function stream(seed: number): () => number {
-  let x = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 31 - 1;
-  };
+  const next = uniformStream(seed);
+  return () => 2 * next() - 1;
 }
 
 /** Distance in units in the last place (0 for equal bits; NaN never occurs here). */
@@ -166,9 +160,10 @@ function trajectory(name: string, dtype: 'float32' | 'float64', steps: number): 
 
 /**
  * Bounds on native vs reference: max ulp after 1 step, and max|Δ|/max|ref| after 1 and after
- * 1000 steps. Measured (docs/determinism.md, AVX-512 + FMA): float64 ≤ 46 ulp, 1.1e-16, 2.2e-16;
- * float32 ≤ 947 ulp, 6.0e-8, 7.1e-7. The ulp figures come from entries near zero, where p + Δp
- * cancels; the bounds leave ~3-10x headroom for other CPUs and compilers.
+ * 1000 steps. Measured (docs/determinism.md, AVX-512 + FMA and baseline): float64 ≤ 25 ulp,
+ * 1.1e-16, 3.3e-16; float32 ≤ 828 ulp, 6.0e-8, 1.8e-7. The ulp figures come from entries near
+ * zero, where p + Δp cancels; the bounds leave ~5-10x headroom (~50x for float32 after 1000
+ * steps) for other CPUs and compilers.
  */
 const STEP_BOUNDS: Record<'float32' | 'float64', { ulp1: number; rel1: number; rel1000: number }> = {
   float64: { ulp1: 128, rel1: 1e-15, rel1000: 2e-15 },
@@ -215,7 +210,7 @@ describe.runIf(haveNative)('native step kernels against the reference', () => {
 
 /**
  * Bounds on max|Δ|/max|ref| of each native linear algebra path against the reference, n = 300.
- * Measured: float64 ≤ 2.5e-15, float32 ≤ 7.6e-7 (docs/determinism.md).
+ * Measured: float64 ≤ 2.0e-15, float32 ≤ 7.0e-7 (docs/determinism.md).
  */
 const LINALG_BOUNDS: Record<'float32' | 'float64', number> = { float64: 2e-14, float32: 1e-5 };
 

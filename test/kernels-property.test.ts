@@ -42,12 +42,12 @@ import { referenceBackend } from '../src/backend/reference.js';
 import { getBackend, setBackend } from '../src/backend/select.js';
 import type { Backend, FloatArray, TensorList } from '../src/backend/types.js';
 import { OptimRangeError, OptimTypeError } from '../src/errors.js';
+import { uniformStream } from '../src/data/random.js';
 import { param } from '../src/param.js';
 import {
   KERNELS, KERNEL_CASES, OPTIMIZER_CLASSES, captureSteps, flagName, flagRecord, scalarRecord,
 } from './helpers/kernels.js';
 import type { OptimizerClass } from './helpers/kernels.js';
-import { mulberry32 } from './helpers/linalg.js';
 
 const native = loadNative();
 if (process.env.CI === 'true' && !native.addon) {
@@ -81,7 +81,7 @@ const allFlagSets = (k: AnyKernel) => Array.from({ length: k.allFlags + 1 }, (_,
 class Rng {
   readonly next: () => number;
   constructor(seed: number) {
-    this.next = mulberry32(seed);
+    this.next = uniformStream(seed);
   }
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();

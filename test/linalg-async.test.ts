@@ -16,15 +16,16 @@ import { getBackend, setBackend } from '../src/backend/select.js';
 import { referenceBackend } from '../src/backend/reference.js';
 import { OptimTypeError } from '../src/errors.js';
 import type { FloatArray } from '../src/backend/types.js';
+import { uniformStream } from '../src/data/random.js';
 import { backendRows, useBackend } from './helpers/backends.js';
-import { linalgAddon, mulberry32, nativePaths, randomArray, randomSPD, useNativePath } from './helpers/linalg.js';
+import { linalgAddon, nativePaths, randomArray, randomSPD, useNativePath } from './helpers/linalg.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 /** A diagonally dominant (so positive definite) symmetric n×n matrix, cheap to build in JS. */
 function dominantSPD(n: number, seed: number): Float64Array {
-  const rnd = mulberry32(seed);
+  const rnd = uniformStream(seed);
   const a = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < i; j++) a[i * n + j] = a[j * n + i] = (2 * rnd() - 1) / n;
@@ -103,7 +104,7 @@ describe.each(backendRows)('async forms give the sync results: %s', (_name, back
   for (const p of paths) {
     it(`matmul, cholesky, choSolve, eigh: same bits as sync${p ? ` (${p.name})` : ''}`, async () => {
       useNativePath(p);
-      const rnd = mulberry32(42);
+      const rnd = uniformStream(42);
       for (const C of [Float64Array, Float32Array]) {
         const a = randomArray(C, 37 * 23, rnd), b = randomArray(C, 23 * 41, rnd);
         const c0 = randomArray(C, 37 * 41, rnd);
@@ -122,7 +123,7 @@ describe.each(backendRows)('async forms give the sync results: %s', (_name, back
   }
 
   it('many calls in flight at once all complete correctly', async () => {
-    const rnd = mulberry32(7);
+    const rnd = uniformStream(7);
     const jobs = Array.from({ length: 12 }, (_, i) => {
       const n = 20 + i * 7;
       const a = randomArray(Float64Array, n * n, rnd), b = randomArray(Float64Array, n * n, rnd);

@@ -20,7 +20,8 @@ import { referenceBackend } from '../src/backend/reference.js';
 import { loadNative } from '../src/backend/native.js';
 import { loadWasm } from '../src/backend/wasm.js';
 import type { Backend, FloatArray } from '../src/backend/types.js';
-import { mulberry32, nativePaths, normwise, randomSPD, useNativePath } from './helpers/linalg.js';
+import { uniformStream } from '../src/data/random.js';
+import { nativePaths, normwise, randomSPD, useNativePath } from './helpers/linalg.js';
 
 const native = loadNative();
 if (process.env.CI === 'true' && !native.backend) {
@@ -92,7 +93,7 @@ describeWith('gemm', (nb) => {
           sizeArb, sizeArb, depthArb, fc.boolean(), fc.boolean(), scalarArb, scalarArb,
           fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
           (m, n, k, transA, transB, alpha, beta, offset, seed) => {
-            const rnd = mulberry32(seed);
+            const rnd = uniformStream(seed);
             const a = view(C, m * k, offset, rnd);
             const b = view(C, k * n, (offset + 1) % 4, rnd);
             const c0 = view(C, m * n, (offset + 2) % 4, rnd);
@@ -131,7 +132,7 @@ describeWith('gram', (nb) => {
     it(`matches the reference and is exactly symmetric (${dtype})`, () => {
       fc.assert(
         fc.property(sizeArb, depthArb, fc.boolean(), fc.integer({ min: 0, max: 2 ** 31 - 1 }), (rows, cols, trans, seed) => {
-          const rnd = mulberry32(seed);
+          const rnd = uniformStream(seed);
           const a = view(C, rows * cols, seed % 3, rnd);
           const n = trans ? cols : rows, k = trans ? rows : cols;
           const cn = new C(n * n).fill(NaN);
@@ -161,7 +162,7 @@ describeWith('cholesky and choSolve', (nb) => {
       fc.assert(
         fc.property(sizeArb, fc.constantFrom(1, 1, 2, 5), fc.boolean(), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
           (n, nrhs, poisonUpper, seed) => {
-            const rnd = mulberry32(seed);
+            const rnd = uniformStream(seed);
             const a = randomSPD(C, n, rnd);
             if (poisonUpper) for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) a[i * n + j] = NaN;
             const before = clone(a);
@@ -192,7 +193,7 @@ describeWith('cholesky and choSolve', (nb) => {
     it(`in place factors to the same bits as into a new array (${dtype})`, () => {
       fc.assert(
         fc.property(sizeArb, fc.integer({ min: 0, max: 2 ** 31 - 1 }), (n, seed) => {
-          const a = randomSPD(C, n, mulberry32(seed));
+          const a = randomSPD(C, n, uniformStream(seed));
           const L = new C(n * n);
           nb.potrf(a, L, n);
           nb.potrf(a, a, n);
@@ -209,7 +210,7 @@ describeWith('eigh', (nb) => {
       fc.assert(
         fc.property(fc.oneof(sizeArb.filter((n) => n <= 40), fc.constantFrom(64, 65)), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
           (n, seed) => {
-            const rnd = mulberry32(seed);
+            const rnd = uniformStream(seed);
             const a = new C(n * n);
             for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = 2 * rnd() - 1;
             const wn = new C(n), vn = new C(n * n), wr = new C(n), vr = new C(n * n);
@@ -249,7 +250,7 @@ describeWith('eigh', (nb) => {
   it('float64 eigenvalues are accurate to ~1e-12 relative on a well-conditioned matrix with known spectrum', () => {
     // A = Q diag(1..n) Qᵀ with Q a product of Householder reflections (exactly orthogonal up to rounding).
     const n = 50;
-    const rnd = mulberry32(SEED);
+    const rnd = uniformStream(SEED);
     const q = new Float64Array(n * n);
     for (let i = 0; i < n; i++) q[i * n + i] = 1;
     for (let r = 0; r < 3; r++) {

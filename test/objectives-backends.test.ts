@@ -8,10 +8,10 @@ import type { FloatArray } from '../src/backend/types.js';
 import { getBackend, setBackend } from '../src/backend/select.js';
 import { linearRegression, logisticRegression, softmaxRegression } from '../src/objectives/index.js';
 import type { Objective } from '../src/objectives/index.js';
+import { uniformStream } from '../src/data/random.js';
 import { backendRows, backends, useBackend } from './helpers/backends.js';
 import { linearProblem, logisticProblem, pointAwayFromZero, softmaxProblem } from './helpers/objective-problems.js';
 import type { Ctor } from './helpers/objective-problems.js';
-import { mulberry32 } from './helpers/linalg.js';
 
 const ROWS = 61;
 const COLS = 40;
@@ -127,7 +127,7 @@ function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 function point(C: Ctor, n: number): FloatArray {
-  const w = pointAwayFromZero(C, n, mulberry32(5));
+  const w = pointAwayFromZero(C, n, uniformStream(5));
   for (let i = 0; i < n; i++) w[i] *= 0.3;
   return w;
 }

@@ -3,8 +3,8 @@ import type { FloatArray } from '../src/backend/types.js';
 import { gradCheck, hessianCheck } from '../src/checks/index.js';
 import { linearRegression, logisticRegression, softmaxRegression } from '../src/objectives/index.js';
 import type { Objective, ObjectiveOptions } from '../src/objectives/index.js';
+import { uniformStream } from '../src/data/random.js';
 import { backendRows, useBackend } from './helpers/backends.js';
-import { mulberry32 } from './helpers/linalg.js';
 import { linearProblem, logisticProblem, pointAwayFromZero, softmaxProblem } from './helpers/objective-problems.js';
 import type { Ctor } from './helpers/objective-problems.js';
 
@@ -68,7 +68,7 @@ describe.each(backendRows)('objective derivatives (%s)', (_name, backend) => {
     describe.each(MODELS)('%s', (_model, make) => {
       it.each(CONFIGS)('%s: gradient and Hessian match central differences', (_cfg, options) => {
         const obj = make(C, options);
-        const w = pointAwayFromZero(C, obj.size, mulberry32(99));
+        const w = pointAwayFromZero(C, obj.size, uniformStream(99));
         const g = gradCheck(obj, w, tol);
         expect(g.ok, g.summary).toBe(true);
         const h = hessianCheck(obj, w, tol);

@@ -27,27 +27,19 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Adam, AdamW, ExponentialLR, NonFiniteError, OptimRangeError, OptimTypeError, ReduceLROnPlateau, SGD, StepLR, param } from '../src/index.js';
 import type { Param } from '../src/index.js';
 import { TfjsOptimizer, scheduleCallback, tfjsOptimizer } from '../src/tfjs/index.js';
+import { uniformStream } from '../src/data/random.js';
 
 const N = 64;
 const IN = 8;
 const OUT = 3;
 const BATCH = 16;
 
-/** mulberry32: a fixed synthetic dataset without tfjs's random ops. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** X: N×8 in [-1, 1); Y: one-hot of the argmax of a fixed linear map of X plus noise. */
+/**
+ * A fixed synthetic dataset, drawn without tfjs's random ops. X: N×8 in [-1, 1); Y: one-hot of
+ * the argmax of a fixed linear map of X plus noise.
+ */
 function dataset(seed = 7): { x: Float32Array; y: Float32Array } {
-  const r = rng(seed);
+  const r = uniformStream(seed);
   const x = new Float32Array(N * IN);
   for (let i = 0; i < x.length; i++) x[i] = 2 * r() - 1;
   const w = Array.from({ length: IN * OUT }, () => 2 * r() - 1);

@@ -9,8 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../src/backend/native.js';
 import { CHECK_FINITE, CHECK_ONLY } from '../src/backend/types.js';
 import { backendInfo, OptimRangeError, OptimTypeError, setNumThreads } from '../src/index.js';
+import { uniformStream } from '../src/data/random.js';
 import { KERNEL_CASES } from './helpers/kernels.js';
-import { mulberry32 } from './helpers/linalg.js';
 
 const native = loadNative();
 const addon = native.addon;
@@ -28,7 +28,7 @@ afterAll(() => {
 const SIZES = [150_001, 7, 64, 70_000, 131_075];
 
 function makeList(C: Float32ArrayConstructor | Float64ArrayConstructor, stride: number, seed: number): Array<Float32Array | Float64Array> {
-  const rand = mulberry32(seed);
+  const rand = uniformStream(seed);
   const list: Array<Float32Array | Float64Array> = [];
   for (const n of SIZES) {
     for (let j = 0; j < stride; j++) {

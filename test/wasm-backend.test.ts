@@ -34,9 +34,10 @@ import type { Backend, BackendInfo, StateArray } from '../src/backend/types.js';
 import { loadWasm } from '../src/backend/wasm.js';
 import { Adam } from '../src/optim/index.js';
 import { param } from '../src/param.js';
+import { uniformStream } from '../src/data/random.js';
 import { KERNELS } from './helpers/kernels.js';
 import { compiledDist } from './helpers/dist.js';
-import { mulberry32, nativePaths, randomArray, randomSPD, useNativePath } from './helpers/linalg.js';
+import { nativePaths, randomArray, randomSPD, useNativePath } from './helpers/linalg.js';
 import { CholeskyError, OptimRangeError } from '../src/errors.js';
 import type { FloatArray } from '../src/backend/types.js';
 
@@ -51,7 +52,7 @@ const LENGTHS = [37, 16384 + 1001, 1];
 
 /** A random call of kernel k: positive states (no square root of a negative), scalars in (0.01, 0.5). */
 function makeCall(k: AnyKernel, flags: number, storage: Storage, seed: number): { list: StateArray[]; scalars: Float64Array } {
-  const rand = mulberry32(seed);
+  const rand = uniformStream(seed);
   const F = storage === 'float64' ? Float64Array : Float32Array;
   const ns = k.stride(flags) - 2;
   const list: StateArray[] = [];
@@ -162,7 +163,7 @@ describe('the backend contract', () => {
   it('CHECK_FINITE on one tensor (scanned in the step\'s own copy when it fits one chunk): 0 and nothing written', () => {
     for (const [F, n, at] of [[Float32Array, 100, 99], [Float64Array, 16384, 0], [Float32Array, 16385, 16384], [Float64Array, 40000, 20000]] as const) {
       for (const bad of [Number.NaN, Number.NEGATIVE_INFINITY]) {
-        const rand = mulberry32(n);
+        const rand = uniformStream(n);
         const list: StateArray[] = [0, 1, 2, 3].map(() => F.from({ length: n }, () => rand() + 0.1));
         (list[1] as Float32Array)[at] = bad;
         const before = copyList(list);
@@ -211,7 +212,7 @@ describe('linear algebra: the native built-in baseline kernels\' bits', () => {
   const DTYPES = [Float64Array, Float32Array] as const;
 
   it('gemm: every transpose, alpha and beta, shapes across the block edges', () => {
-    const rnd = mulberry32(11);
+    const rnd = uniformStream(11);
     const bad: string[] = [];
     const shapes = [[1, 1, 1], [5, 7, 3], [37, 41, 23], [130, 9, 300], [4, 129, 385], [65, 70, 0]];
     for (const C of DTYPES) {
@@ -231,7 +232,7 @@ describe('linear algebra: the native built-in baseline kernels\' bits', () => {
   });
 
   it('gram, cholesky, choSolve (one and several right-hand sides, in place)', () => {
-    const rnd = mulberry32(12);
+    const rnd = uniformStream(12);
     const bad: string[] = [];
     for (const C of DTYPES) {
       for (const [rows, cols] of [[70, 33], [5, 130], [1, 1]]) {
@@ -269,7 +270,7 @@ describe('linear algebra: the native built-in baseline kernels\' bits', () => {
   });
 
   it(`eigh: ${nativeHypotIsWasms() ? 'the same bits (native calls glibc >= 2.35 on x86-64)' : 'within 8 ulps (native calls another hypot)'}`, () => {
-    const rnd = mulberry32(13);
+    const rnd = uniformStream(13);
     const exact = nativeHypotIsWasms();
     const bad: string[] = [];
     for (const C of DTYPES) {
@@ -321,7 +322,7 @@ describe('linear algebra: the native built-in baseline kernels\' bits', () => {
 
   it('the memory grows under a large call, and steps and calls still run after it', () => {
     const n = 1200; // three 11.5 MB float64 operands: more than the module's memory so far
-    const rnd = mulberry32(14);
+    const rnd = uniformStream(14);
     const a = randomArray(Float64Array, n * n, rnd), b = randomArray(Float64Array, n * n, rnd);
     const cw = new Float64Array(n * n), cn = new Float64Array(n * n);
     wasm.gemm(a, b, cw, n, n, n, false, true, 1, 0);
@@ -351,7 +352,7 @@ describe('linear algebra: the native built-in baseline kernels\' bits', () => {
   it('runs in a worker thread with the main thread\'s bits', async () => {
     const dist = path.dirname(compiledDist());
     const n = 90;
-    const spd = randomSPD(Float64Array, n, mulberry32(16));
+    const spd = randomSPD(Float64Array, n, uniformStream(16));
     const want = new Float64Array(n * n);
     wasm.potrf(spd, want, n);
     const code = `

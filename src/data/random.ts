@@ -53,12 +53,29 @@ export function shuffleInPlace(a: Uint32Array, rng: JumpableRandomGenerator): Ui
 }
 
 /**
- * Fills `a` with uniform numbers in [−1, 1) from `seed` (the first epoch stream of EpochStreams):
+ * A seeded source of uniform numbers in [0, 1): each call returns the next one (pure-rand's
+ * uniformFloat64, a multiple of 2⁻⁵³, from the first epoch stream of EpochStreams, so nearby seeds
+ * give unrelated streams). The same seed gives the same numbers on every platform. For synthetic
+ * data in examples, tests and benchmarks; `seed` is an integer in [0, 2³² − 1].
+ *
+ * ```js
+ * const next = uniformStream(42);
+ * const x = Float64Array.from({ length: 100 }, () => 2 * next() - 1); // uniform in [−1, 1)
+ * ```
+ */
+export function uniformStream(seed: number): () => number {
+  checkUint32(seed, 'seed', 'uniformStream(seed): ');
+  const rng = new EpochStreams(seed).next();
+  return () => uniformFloat64(rng);
+}
+
+/**
+ * Fills `a` with uniform numbers in [−1, 1) from `seed` (`2u − 1` for u from uniformStream(seed)):
  * the synthetic data of the tests' fixtures and of the benchmarks, the same on every platform.
  */
 export function fillUniform<A extends Float32Array | Float64Array>(a: A, seed: number): A {
-  const rng = new EpochStreams(seed).next();
-  for (let i = 0; i < a.length; i++) a[i] = 2 * uniformFloat64(rng) - 1;
+  const next = uniformStream(seed);
+  for (let i = 0; i < a.length; i++) a[i] = 2 * next() - 1;
   return a;
 }
 

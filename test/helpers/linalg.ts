@@ -38,17 +38,7 @@ export function useNativePath(path: NativePath | undefined): void {
   a.setIsa(path ? path.isa : 'best');
 }
 
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+/** n uniform numbers in [−1, 1) from `rnd` (uniform in [0, 1): uniformStream in src/data/random.ts). */
 export function randomArray<T extends FloatArray>(Ctor: { new (n: number): T }, n: number, rnd: () => number): T {
   const a = new Ctor(n);
   for (let i = 0; i < n; i++) a[i] = 2 * rnd() - 1;

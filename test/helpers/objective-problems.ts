@@ -3,7 +3,7 @@
  * hidden parameter vector, and a point w away from zero (so |w| is differentiable there).
  */
 import type { FloatArray } from '../../src/backend/types.js';
-import { mulberry32 } from './linalg.js';
+import { uniformStream } from '../../src/data/random.js';
 
 export type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
 
@@ -33,7 +33,7 @@ function dot(x: FloatArray, w: Float64Array, z0: number): number {
  * row's target, `target(x, weights)` for the row x: the draws of every problem, in that order.
  */
 function problem(Ctor: Ctor, rows: number, cols: number, hidden: number, seed: number, target: (x: FloatArray, weights: Float64Array, rnd: () => number) => number): Problem<FloatArray> {
-  const rnd = mulberry32(seed);
+  const rnd = uniformStream(seed);
   const X = uniform(Ctor, rows * cols, rnd);
   const weights = uniform(Float64Array, hidden, rnd, 2) as Float64Array;
   const y = new Float64Array(rows);
