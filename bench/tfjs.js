@@ -21,7 +21,7 @@ const tf = require('@tensorflow/tfjs-core');
 require('@tensorflow/tfjs-backend-cpu');
 require('@tensorflow/tfjs-backend-wasm');
 const tfl = require('@tensorflow/tfjs-layers');
-const { Adam, backendInfo } = require('../dist/index.js');
+const { Adam, backendInfo, uniformStream } = require('../dist/index.js');
 const { tfjsOptimizer } = require('../dist/tfjs/index.js');
 
 function option(name, fallback) {
@@ -42,19 +42,8 @@ const BATCH = 128;
 const LR = 1e-3;
 const EPS = 1e-7;
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function data() {
-  const r = rng(1);
+  const r = uniformStream(1);
   const x = new Float32Array(ROWS * IN);
   for (let i = 0; i < x.length; i++) x[i] = r();
   const y = new Float32Array(ROWS * OUT);

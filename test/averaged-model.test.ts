@@ -30,6 +30,7 @@ import type { AveragedModelStateDict, Param } from '../src/optim/index.js';
 import { backendRows, useBackend } from './helpers/backends.js';
 import { fillGrad, maxAbsDiff, readGolden } from './helpers/golden.js';
 import { bytesOf, detach, errorOf } from './helpers/snapshot.js';
+import { uniformStream } from '../src/data/random.js';
 
 interface SwaGolden {
   id: string;
@@ -166,17 +167,11 @@ function swaTorch(avg: FloatArray, p: FloatArray, n: number): void {
   for (let i = 0; i < avg.length; i++) avg[i] = r(avg[i] + r(r(p[i] - avg[i]) / r(n + 1)));
 }
 
-/** A seeded sequence in [-2, 2) with no zeros (xorshift). */
+/** A seeded sequence in [-2, 2) with no zeros (an exact 0, one draw in 2^53, becomes 1). */
 function values(seed: number, n: number, Ctor: Float32ArrayConstructor | Float64ArrayConstructor): FloatArray {
-  let s = seed >>> 0 || 1;
+  const u = uniformStream(seed);
   const out = new Ctor(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = ((s + 0.5) / 2 ** 32) * 4 - 2;
-  }
+  for (let i = 0; i < n; i++) out[i] = u() * 4 - 2 || 1;
   return out;
 }
 

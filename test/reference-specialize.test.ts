@@ -8,16 +8,14 @@ import type { AnyKernel } from '../src/backend/kernel.js';
 import { specializedLoop } from '../src/backend/specialize.js';
 import { ADAM_KERNEL } from '../src/optim/adam.js';
 import { SGD_KERNEL } from '../src/optim/sgd.js';
+import { uniformStream } from '../src/data/random.js';
 
 type Arr = Float32Array | Float64Array;
 
 /** Deterministic values in (-1, 1), some of them special. */
 function fill(a: Arr, seed: number): Arr {
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < a.length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    a[i] = (x / 4294967296) * 2 - 1;
-  }
+  const u = uniformStream(seed);
+  for (let i = 0; i < a.length; i++) a[i] = u() * 2 - 1;
   if (a.length > 3) a[3] = 0;
   return a;
 }
