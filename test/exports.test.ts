@@ -29,7 +29,7 @@ const MUST_HOLD: Record<Subpath, string[]> = {
   optim: ['Adam', 'AdamW', 'SGD', 'StepLR', 'CosineAnnealingLR', 'clipGradNorm', 'clipGradValue', 'AveragedModel', 'saveCheckpoint', 'loadCheckpoint', 'param', 'matmul', 'minibatches', 'linearRegression', 'LBFGS', 'Newton', 'minimize', 'backendInfo'],
   'optim/linalg': ['matmul', 'matmulAsync', 'gram', 'cholesky', 'choSolve', 'solveSPD', 'eigh', 'eighAsync', 'CholeskyError'],
   'optim/objectives': ['linearRegression', 'logisticRegression', 'softmaxRegression'],
-  'optim/data': ['minibatches', 'Minibatches', 'permutation', 'readIdx', 'parseIdx', 'loadFashionMnist', 'syntheticFashionMnist', 'FASHION_MNIST_CLASSES'],
+  'optim/data': ['minibatches', 'Minibatches', 'permutation', 'uniformStream', 'readIdx', 'parseIdx', 'loadFashionMnist', 'syntheticFashionMnist', 'FASHION_MNIST_CLASSES'],
   'optim/tfjs': ['tfjsOptimizer', 'TfjsOptimizer', 'scheduleCallback'],
   'optim/distributed': ['initProcessGroup', 'ProcessGroup', 'distributedAvailable', 'DistributedOptimizer', 'broadcastParameters', 'broadcastOptimizerState', 'ZeroRedundancyOptimizer', 'DistributedError'],
 };
