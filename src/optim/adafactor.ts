@@ -7,7 +7,7 @@ import type { Param } from '../param.js';
 import { checkNonNegative, describe, isFloatArray, isPlainObject, path, show } from '../validate.js';
 import type { Where } from '../validate.js';
 import { lerpInto, sgdScalars } from './muon.js';
-import { Optimizer } from './optimizer.js';
+import { Optimizer, refuseBfloat16State } from './optimizer.js';
 import type { GroupBase, LoadReport, OptimizerOptions, OptimizerSpec, ParamsInput, StateDict } from './optimizer.js';
 import { optionChecker } from './options.js';
 import { SGD_KERNEL } from './sgd.js';
@@ -183,12 +183,7 @@ export class Adafactor extends Optimizer<AdafactorGroup> {
   private readonly sgdScalars = sgdScalars();
 
   constructor(params: ParamsInput<AdafactorOptions>, options: AdafactorOptions & OptimizerOptions = {}) {
-    const storage: unknown = options !== null && typeof options === 'object' ? (options as { stateDtype?: unknown }).stateDtype : undefined;
-    if (storage !== undefined && storage !== 'param') {
-      throw new OptimRangeError(
-        `Adafactor(params, options): options.stateDtype must be 'param' (Adafactor keeps its factors in the param's dtype), got ${show(storage)}`,
-      );
-    }
+    refuseBfloat16State('Adafactor', options, "Adafactor keeps its factors in the param's dtype");
     super(params, options, SPEC);
   }
 

@@ -8,7 +8,7 @@ import { formatShape } from '../param.js';
 import type { Param } from '../param.js';
 import { checkChoice, describe, path, show } from '../validate.js';
 import type { Where } from '../validate.js';
-import { Optimizer } from './optimizer.js';
+import { Optimizer, refuseBfloat16State } from './optimizer.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamsInput } from './optimizer.js';
 import { optionChecker } from './options.js';
 import { SGD_KERNEL } from './sgd.js';
@@ -158,11 +158,7 @@ export class Muon extends Optimizer<MuonGroup> {
   private readonly sgdScalars = sgdScalars();
 
   constructor(params: ParamsInput<MuonOptions>, options: MuonOptions & OptimizerOptions = {}) {
-    // The momentum buffer is kept in the param's dtype: no bfloat16 state storage.
-    const storage: unknown = options !== null && typeof options === 'object' ? (options as { stateDtype?: unknown }).stateDtype : undefined;
-    if (storage !== undefined && storage !== 'param') {
-      throw new OptimRangeError(`Muon(params, options): options.stateDtype must be 'param' (Muon keeps its momentum buffer in the param's dtype), got ${show(storage)}`);
-    }
+    refuseBfloat16State('Muon', options, "Muon keeps its momentum buffer in the param's dtype");
     super(params, options, SPEC);
   }
 

@@ -5,7 +5,7 @@ import { fromBfloat16Bits, narrowBfloat16, toBfloat16Bits } from '../backend/bfl
 import type { AnyKernel } from '../backend/kernel.js';
 import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import type { Param } from '../param.js';
-import { checkKnownKeys, describe, isFloatArray, OPTIONS } from '../validate.js';
+import { checkKnownKeys, describe, isFloatArray, OPTIONS, show } from '../validate.js';
 import type { Where } from '../validate.js';
 import { Transaction } from './transaction.js';
 import { StepHooks } from './hooks.js';
@@ -1002,6 +1002,19 @@ function checkStateDtype(v: unknown, where: string): StateDtype {
   if (typeof v !== 'string') throw new OptimTypeError(`${where} must be 'param' or 'bfloat16', got ${describe(v)}`);
   if (v !== 'param' && v !== 'bfloat16') throw new OptimRangeError(`${where} must be 'param' or 'bfloat16', got ${JSON.stringify(v)}`);
   return v;
+}
+
+/**
+ * Refuses `options.stateDtype` other than absent or `'param'`, for an optimizer that keeps its
+ * state in the param's dtype: call it before the base constructor (which would accept
+ * `'bfloat16'`). `name` is the class (`Muon`), `reason` what it keeps in the param's dtype and
+ * why (`Muon keeps its momentum buffer in the param's dtype`), quoted in the message.
+ */
+export function refuseBfloat16State(name: string, options: unknown, reason: string): void {
+  const storage: unknown = options !== null && typeof options === 'object' ? (options as { stateDtype?: unknown }).stateDtype : undefined;
+  if (storage !== undefined && storage !== 'param') {
+    throw new OptimRangeError(`${name}(params, options): options.stateDtype must be 'param' (${reason}), got ${show(storage)}`);
+  }
 }
 
 function copyState(st: ParamState): ParamState {

@@ -4,7 +4,7 @@ import { OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import type { Param } from '../param.js';
 import { checkInteger, describe, isFloatArray, isPlainObject, path, show } from '../validate.js';
 import type { Where } from '../validate.js';
-import { Optimizer } from './optimizer.js';
+import { Optimizer, refuseBfloat16State } from './optimizer.js';
 import type { GroupBase, LoadReport, OptimizerOptions, OptimizerSpec, ParamState, ParamsInput, StateDict } from './optimizer.js';
 import { PowerSequence, powi } from './powi.js';
 
@@ -122,7 +122,8 @@ abstract class ScheduleFree<G extends AnyGroup> extends Optimizer<G> {
   private readonly held: Param[] = [];
 
   protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>) {
-    refuseBfloat16(spec.name, options);
+    // The eval point and z are kept in the param's dtype: no bfloat16 state storage.
+    refuseBfloat16State(spec.name, options, `${spec.name} keeps z, a point of the param space, in the param's dtype`);
     super(params, options, spec);
     this.className = spec.name;
   }
@@ -351,16 +352,6 @@ function evalPoint(out: FloatArray, y: FloatArray, z: FloatArray, b1: number): v
     const inv = 1 / b1;
     const omb = 1 - b1;
     for (let i = 0; i < n; i++) out[i] = (y[i] - omb * z[i]) * inv;
-  }
-}
-
-/** Refuses bfloat16 state (the eval point and z are kept in the param's dtype). */
-function refuseBfloat16(name: string, options: unknown): void {
-  const storage: unknown = options !== null && typeof options === 'object' ? (options as { stateDtype?: unknown }).stateDtype : undefined;
-  if (storage !== undefined && storage !== 'param') {
-    throw new OptimRangeError(
-      `${name}(params, options): options.stateDtype must be 'param' (${name} keeps z, a point of the param space, in the param's dtype), got ${show(storage)}`,
-    );
   }
 }
 

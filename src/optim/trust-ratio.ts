@@ -12,8 +12,8 @@ import { getBackend } from '../backend/select.js';
 import type { Backend, FloatArray, PreparedList, StateArray } from '../backend/types.js';
 import { OptimRangeError } from '../errors.js';
 import type { Param } from '../param.js';
-import { isFloatArray, show } from '../validate.js';
-import { Optimizer } from './optimizer.js';
+import { isFloatArray } from '../validate.js';
+import { Optimizer, refuseBfloat16State } from './optimizer.js';
 import type { GroupBase, OptimizerSpec, ParamState } from './optimizer.js';
 
 /**
@@ -61,16 +61,6 @@ export function stateLayout(name: string, buffers: readonly string[]): AnyKernel
   });
 }
 
-/** Refuses bfloat16 state: these optimizers' norms and scratch buffers are in the param's dtype. */
-export function refuseBfloat16(name: string, options: unknown): void {
-  const storage: unknown = options !== null && typeof options === 'object' ? (options as { stateDtype?: unknown }).stateDtype : undefined;
-  if (storage !== undefined && storage !== 'param') {
-    throw new OptimRangeError(
-      `${name}(params, options): options.stateDtype must be 'param' (${name} keeps its state in the param's dtype: its trust ratio takes norms of it), got ${show(storage)}`,
-    );
-  }
-}
-
 /** One param's prepared call: [p, g, ...state, ...scratch], valid while these arrays and the backend stay. */
 interface Prepared {
   readonly backend: Backend;
@@ -99,7 +89,8 @@ export abstract class TrustRatioOptimizer<G extends GroupBase> extends Optimizer
    * order, and the rest (`scratch` of them) are per-param work arrays.
    */
   protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>, kernel: AnyKernel) {
-    refuseBfloat16(spec.name, options);
+    // The norms and scratch buffers are in the param's dtype: no bfloat16 state storage.
+    refuseBfloat16State(spec.name, options, `${spec.name} keeps its state in the param's dtype: its trust ratio takes norms of it`);
     super(params, options, spec);
     this.className = spec.name;
     this.kernel = kernel;
