@@ -18,7 +18,9 @@ if [ -z "$addon" ]; then
   echo "sanitize: no build-asan/*/optim.node; run without --no-build" >&2
   exit 1
 fi
-if ! ldd "$addon" | grep -q libasan; then
+# grep reads all of ldd's output: with -q it would stop at the first match, and under pipefail
+# ldd's SIGPIPE would fail the check though the library is there (seen once in CI).
+if ! ldd "$addon" | grep libasan >/dev/null; then
   echo "sanitize: $addon is not built with AddressSanitizer" >&2
   exit 1
 fi
