@@ -64,6 +64,11 @@ struct Prepared {
     size_t length;
   };
   std::vector<Check> checks;
+  // The same tensors with each stretch of consecutive views merged into one (see coalesce): what
+  // a step runs. The lists above stay, to name the tensor a non-finite gradient is in.
+  std::vector<TensorRef<float>> f32_runs;
+  std::vector<TensorRef<double>> f64_runs;
+  std::vector<TensorRef<float, uint16_t>> bf16_runs;
   // The environment's set of live handles (glue.h, Env::prepared), which this one is in.
   std::shared_ptr<std::unordered_set<const void*>> registry;
 };
@@ -235,6 +240,36 @@ inline void prefetch_head(const TensorRef<T, S>& t) {
   }
 }
 
+// Tensors that are consecutive views of the same buffers (a parameter arena, and the state arenas
+// the optimizers allocate in param order) are one tensor to an elementwise kernel: stepped as one,
+// the call pays the per-tensor costs once, and its vectors stay aligned across what would have
+// been tensor boundaries. 1000 views of 1000 float32 through Adam: 1.19x one 1e6 tensor before
+// (1.66x on one thread, where every 1000-element tensor ran with unaligned loads), see bench/.
+// Empty tensors are dropped. The bits are the same: every element gets the same arithmetic.
+template <typename T, typename S>
+bool continues(const TensorRef<T, S>& run, const TensorRef<T, S>& t) {
+  if (t.p != run.p + run.n || t.g != run.g + run.n) return false;
+  for (size_t k = 0; k < optim::kMaxStates; k++) {
+    if ((run.s[k] == nullptr) != (t.s[k] == nullptr)) return false;
+    if (run.s[k] != nullptr && t.s[k] != run.s[k] + run.n) return false;
+  }
+  return true;
+}
+
+template <typename T, typename S>
+std::vector<TensorRef<T, S>> coalesce(const std::vector<TensorRef<T, S>>& ts) {
+  std::vector<TensorRef<T, S>> runs;
+  for (const TensorRef<T, S>& t : ts) {
+    if (t.n == 0) continue;
+    if (!runs.empty() && continues(runs.back(), t)) {
+      runs.back().n += t.n;
+    } else {
+      runs.push_back(t);
+    }
+  }
+  return runs;
+}
+
 // A tensor's elements [a, a + n) as a tensor of their own (the kernels are elementwise).
 template <typename T, typename S>
 inline TensorRef<T, S> slice(TensorRef<T, S> t, size_t a, size_t n) {
@@ -356,14 +391,35 @@ void run(optim::StepFn<T, S> fn, const std::vector<TensorRef<T, S>>& ts, const d
   }
 }
 
+// The index to return for a non-finite gradient found in ts[bad]: with `named` (the tensors as
+// the caller listed them, when `ts` merged some: coalesce), looked up again there.
+template <typename T, typename S>
+napi_value bad_tensor(napi_env env, optim::FirstNonFiniteFn<T> scan, const std::vector<TensorRef<T, S>>& ts,
+                      const std::vector<TensorRef<T, S>>* named, size_t bad) {
+  const std::vector<TensorRef<T, S>>& list = named ? *named : ts;
+  if (named) {
+    for (size_t i = 0; i < list.size(); i++) {
+      if (scan_aligned(scan, list[i].g, list[i].n) < list[i].n) {
+        bad = i;
+        break;
+      }
+    }
+  }
+  napi_value idx = nullptr;
+  napi_create_double(env, static_cast<double>(bad), &idx);
+  return idx;
+}
+
 // The step with its gradient policy. With F_CHECK_FINITE every gradient of the call is scanned
 // before anything is written; the first tensor holding a NaN or an infinity is returned (its
 // index in the call, a JS number) and nothing is updated. Otherwise the result is undefined.
 // A call of at least two parts' worth of elements runs both passes on the pool.
-// `scan` is the non-finite scan of T, `fn` the kernel (float32 state, float64, or bfloat16 state).
+// `scan` is the non-finite scan of T, `fn` the kernel (float32 state, float64, or bfloat16 state);
+// `named` as in bad_tensor.
 template <typename T, typename S>
 napi_value step(napi_env env, optim::FirstNonFiniteFn<T> scan, optim::StepFn<T, S> fn,
-                const std::vector<TensorRef<T, S>>& ts, const double* s, uint32_t flags) {
+                const std::vector<TensorRef<T, S>>& ts, const double* s, uint32_t flags,
+                const std::vector<TensorRef<T, S>>* named = nullptr) {
   size_t total = 0;
   for (const TensorRef<T, S>& t : ts) total += t.n;
   if (total >= 2 * kMinPartElements && optim::pool_threads() > 1) {
@@ -372,11 +428,7 @@ napi_value step(napi_env env, optim::FirstNonFiniteFn<T> scan, optim::StepFn<T, 
       optim::pool_run(sp.parts, &Split<T, S>::scan_part, &sp);
       size_t bad = SIZE_MAX;
       for (int k = 0; k < sp.parts; k++) bad = sp.first_bad[k] < bad ? sp.first_bad[k] : bad;
-      if (bad != SIZE_MAX) {
-        napi_value idx = nullptr;
-        napi_create_double(env, static_cast<double>(bad), &idx);
-        return idx;
-      }
+      if (bad != SIZE_MAX) return bad_tensor(env, scan, ts, named, bad);
       if (flags & optim::F_CHECK_ONLY) return nullptr;
     }
     sp.fn = fn;
@@ -387,11 +439,7 @@ napi_value step(napi_env env, optim::FirstNonFiniteFn<T> scan, optim::StepFn<T, 
   }
   if (flags & optim::F_CHECK_FINITE) {
     for (size_t i = 0; i < ts.size(); i++) {
-      if (scan_aligned(scan, ts[i].g, ts[i].n) < ts[i].n) {
-        napi_value idx = nullptr;
-        napi_create_double(env, static_cast<double>(i), &idx);
-        return idx;
-      }
+      if (scan_aligned(scan, ts[i].g, ts[i].n) < ts[i].n) return bad_tensor(env, scan, ts, named, i);
     }
     if (flags & optim::F_CHECK_ONLY) return nullptr;
   }
@@ -497,9 +545,10 @@ napi_value Step(napi_env env, napi_callback_info cbinfo) {
     }
     if (!verify(env, *prepared, k.name)) return nullptr;
     const optim::KernelTable& kt = *inst->table;
-    if (prepared->bf16) return step(env, kt.f32.first_nonfinite, kt.bf16[KIND], prepared->bf16s, s, flags);
-    if (prepared->dtype == napi_float32_array) return step(env, kt.f32.first_nonfinite, kt.f32.step[KIND], prepared->f32, s, flags);
-    return step(env, kt.f64.first_nonfinite, kt.f64.step[KIND], prepared->f64, s, flags);
+    const Prepared& h = *prepared;
+    if (h.bf16) return step(env, kt.f32.first_nonfinite, kt.bf16[KIND], h.bf16_runs, s, flags, &h.bf16s);
+    if (h.dtype == napi_float32_array) return step(env, kt.f32.first_nonfinite, kt.f32.step[KIND], h.f32_runs, s, flags, &h.f32);
+    return step(env, kt.f64.first_nonfinite, kt.f64.step[KIND], h.f64_runs, s, flags, &h.f64);
   }
 
   uint32_t len = 0;
@@ -586,6 +635,11 @@ napi_value Prepare(napi_env env, napi_callback_info cbinfo) {
     ok = unpack<float>(env, argv[0], len, stride, "prepare", h->dtype, h->dtype, vals, h->f32, &views);
   } else if (ok) {
     ok = unpack<double>(env, argv[0], len, stride, "prepare", h->dtype, h->dtype, vals, h->f64, &views);
+  }
+  if (ok) {
+    h->f32_runs = coalesce(h->f32);
+    h->f64_runs = coalesce(h->f64);
+    h->bf16_runs = coalesce(h->bf16s);
   }
   napi_value obj = nullptr;
   if (ok) ok = napi_create_object(env, &obj) == napi_ok;
