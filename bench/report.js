@@ -91,7 +91,7 @@ function optimizerSection(opt) {
     '',
     table(['layout', ...backends.flatMap((b) => [`${b} µs/step`, `${b} ns/el`])], rows),
     '',
-    'Params come from `param()` (each owns its data and grad) or are views of two large buffers; the optimizer keeps its state (m, v) in one arena per buffer and group in both cases. The footprint, 4 arrays × 4 MB = 16 MB, fits in this CPU\'s L3, so back-to-back steps run largely from cache. Target (issue 13): 1000 × 1000 ≤ 1.15× one 1e6 tensor.',
+    'Params come from `param()` (each owns its data and grad) or are views of two large buffers; the optimizer keeps its state (m, v) in one arena per group and dtype in both cases. The footprint, 4 arrays × 4 MB = 16 MB, fits in this CPU\'s L3, so back-to-back steps run largely from cache. Target (issue 13): 1000 × 1000 ≤ 1.15× one 1e6 tensor.',
     '',
     table(['ratio', ...backends], ratioRows),
     '',

@@ -52,6 +52,8 @@ export interface KernelDescriptor<S extends string, F extends string> {
 export interface Kernel<S extends string = string, F extends string = string> extends KernelDescriptor<S, F> {
   /** The addon's export: `<name>Step`. */
   readonly exportName: string;
+  /** Its place in registeredKernels(): backends keep per-kernel tables indexed by it. */
+  readonly index: number;
   /** Scalar slot of each name. */
   readonly slot: Readonly<Record<S, number>>;
   /** Bit of each flag. */
@@ -95,6 +97,7 @@ export function defineKernel<const S extends string, const F extends string>(d: 
   const kernel: Kernel<S, F> = Object.freeze({
     ...d,
     exportName: `${d.name}Step`,
+    index: registry.length,
     slot: Object.freeze(slot),
     flag: Object.freeze(flag),
     nScalars: d.scalars.length,
@@ -105,6 +108,34 @@ export function defineKernel<const S extends string, const F extends string>(d: 
   });
   registry.push(kernel);
   return kernel;
+}
+
+/**
+ * A state layout in the form the optimizer base reads a kernel's: the buffers a step keeps per
+ * param (saved in the state dict), for an optimizer whose update is not one elementwise kernel
+ * (Adafactor, Muon, SparseAdam, LAMB, LARS: their classes run it). Not registered, so it has no
+ * native twin and no kernel tables (index -1), and it never reaches a backend.
+ */
+export function stateLayout(name: string, buffers: readonly string[]): AnyKernel {
+  const names = Object.freeze([...buffers]);
+  return Object.freeze({
+    name,
+    exportName: `${name}State`,
+    index: -1,
+    scalars: [],
+    flags: [],
+    state: names.map((b) => ({ name: b })),
+    slot: {},
+    flag: {},
+    nScalars: 0,
+    allFlags: 0,
+    buffers: names,
+    stateNames: () => names,
+    stride: () => 2 + names.length,
+    reference(): void {
+      throw new Error(`${name} is a state layout, not a step kernel: its optimizer's step runs the update`);
+    },
+  });
 }
 
 /** `expAvgSq` → `EXP_AVG_SQ`: a descriptor name as the C++ header spells it. */

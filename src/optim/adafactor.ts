@@ -1,4 +1,4 @@
-import type { AnyKernel } from '../backend/kernel.js';
+import { stateLayout } from '../backend/kernel.js';
 import type { FloatArray } from '../backend/types.js';
 import { getBackend } from '../backend/select.js';
 import { OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
@@ -37,23 +37,7 @@ export interface AdafactorGroup extends GroupBase, Required<AdafactorOptions> {}
  * registered nor ever handed to a backend; `Adafactor.step` runs it, its fused multiply-adds
  * through the SGD kernel.
  */
-const ADAFACTOR_LAYOUT: AnyKernel = Object.freeze({
-  name: 'adafactor',
-  exportName: 'adafactorStep',
-  scalars: [],
-  flags: [],
-  state: [],
-  slot: {},
-  flag: {},
-  nScalars: 0,
-  allFlags: 0,
-  buffers: [],
-  stateNames: () => [],
-  stride: () => 2,
-  reference(): void {
-    throw new Error('Adafactor has no elementwise kernel: Adafactor.step runs its update');
-  },
-});
+const ADAFACTOR_LAYOUT = stateLayout('adafactor', []);
 
 const SPEC: OptimizerSpec<AdafactorGroup> = {
   name: 'Adafactor',

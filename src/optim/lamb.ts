@@ -4,7 +4,8 @@ import type { Param } from '../param.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
 import { fillOptionScalars, optionScalars } from './options.js';
 import { PowerSequence } from './powi.js';
-import { TrustRatioOptimizer, norm2, stateLayout } from './trust-ratio.js';
+import { stateLayout } from '../backend/kernel.js';
+import { TrustRatioOptimizer, norm2 } from './trust-ratio.js';
 
 /**
  * The LAMB kernel (native/kernels/lamb.h). State: mu, nu, then `update`, a work buffer (not

@@ -1,4 +1,4 @@
-import type { AnyKernel } from '../backend/kernel.js';
+import { stateLayout } from '../backend/kernel.js';
 import type { FloatArray } from '../backend/types.js';
 import { roundBfloat16 } from '../backend/bfloat16.js';
 import { getBackend } from '../backend/select.js';
@@ -44,23 +44,7 @@ export interface MuonGroup extends GroupBase, Required<MuonOptions> {}
  * matrices, so it is neither registered (no native twin, no kernel tables) nor ever handed to a
  * backend; `Muon.step` runs the update itself (its matrix products on the backend's `matmul`).
  */
-const MUON_LAYOUT: AnyKernel = Object.freeze({
-  name: 'muon',
-  exportName: 'muonStep',
-  scalars: [],
-  flags: [],
-  state: [{ name: 'momentumBuffer' }],
-  slot: {},
-  flag: {},
-  nScalars: 0,
-  allFlags: 0,
-  buffers: ['momentumBuffer'],
-  stateNames: () => ['momentumBuffer'],
-  stride: () => 3,
-  reference(): void {
-    throw new Error('Muon has no elementwise kernel: Muon.step runs its update');
-  },
-});
+const MUON_LAYOUT = stateLayout('muon', ['momentumBuffer']);
 
 /** torch's Newton–Schulz coefficients (torch.optim._muon DEFAULT_A, _B, _C). */
 const NS_COEFFICIENTS: [number, number, number] = [3.4445, -4.775, 2.0315];

@@ -771,30 +771,43 @@ export abstract class Optimizer<G extends GroupBase> {
     });
   }
 
-  /** One zeroed arena per (buffer name, dtype) for the state buffers this plan must create. */
+  /**
+   * One zeroed arena per dtype for the state buffers this plan must create: each buffer name has a
+   * region of it, where the params' buffers follow one another in param order. A step then checks
+   * one ArrayBuffer for all the state (each checked buffer costs two Node-API calls per step) and
+   * steps consecutive views as one tensor (native/bindings/addon.cc, coalesce).
+   */
   private allocateArenas(group: G, names: readonly string[]): { take(name: string, data: FloatArray): StateArray } {
-    const need = new Map<string, number>();
     const bits = (data: FloatArray) => (this.stateDtype === 'bfloat16' ? 16 : data instanceof Float32Array ? 32 : 64);
+    // Per dtype: the elements each name needs, then its region's start.
+    const need = new Map<number, Map<string, number>>();
     for (const p of group.params) {
       const st = this.state.get(p);
       for (const nm of names) {
         if (st === undefined || st[nm] === undefined) {
-          const key = `${nm}|${bits(p.data)}`;
-          need.set(key, (need.get(key) ?? 0) + p.data.length);
+          const b = bits(p.data);
+          let byName = need.get(b);
+          if (byName === undefined) need.set(b, (byName = new Map()));
+          byName.set(nm, (byName.get(nm) ?? 0) + p.data.length);
         }
       }
     }
-    const arenas = new Map<string, { buf: StateArray; used: number }>();
-    for (const [key, total] of need) {
-      const b = key.slice(key.lastIndexOf('|') + 1);
-      const buf = b === '16' ? new Uint16Array(total) : b === '32' ? new Float32Array(total) : new Float64Array(total);
-      arenas.set(key, { buf, used: 0 });
+    const regions = new Map<string, { buf: StateArray; used: number }>();
+    for (const [b, byName] of need) {
+      let total = 0;
+      for (const n of byName.values()) total += n;
+      const buf = b === 16 ? new Uint16Array(total) : b === 32 ? new Float32Array(total) : new Float64Array(total);
+      let start = 0;
+      for (const [nm, n] of byName) {
+        regions.set(`${nm}|${b}`, { buf, used: start });
+        start += n;
+      }
     }
     return {
       take(name: string, data: FloatArray): StateArray {
-        const arena = arenas.get(`${name}|${bits(data)}`)!;
-        const view = arena.buf.subarray(arena.used, arena.used + data.length);
-        arena.used += data.length;
+        const region = regions.get(`${name}|${bits(data)}`)!;
+        const view = region.buf.subarray(region.used, region.used + data.length);
+        region.used += data.length;
         return view;
       },
     };

@@ -1,4 +1,4 @@
-import type { AnyKernel } from '../backend/kernel.js';
+import { stateLayout } from '../backend/kernel.js';
 import { firstNonFinite } from '../backend/types.js';
 import type { FloatArray } from '../backend/types.js';
 import { NonFiniteError, OptimRangeError, OptimTypeError } from '../errors.js';
@@ -27,23 +27,7 @@ export interface SparseAdamGroup extends GroupBase, Required<SparseAdamOptions> 
  * is neither registered (no native twin, no kernel tables) nor ever handed to a backend;
  * `SparseAdam.step` runs the update itself, in TypeScript.
  */
-const SPARSE_ADAM_LAYOUT: AnyKernel = Object.freeze({
-  name: 'sparseAdam',
-  exportName: 'sparseAdamStep',
-  scalars: [],
-  flags: [],
-  state: [{ name: 'expAvg' }, { name: 'expAvgSq' }],
-  slot: {},
-  flag: {},
-  nScalars: 0,
-  allFlags: 0,
-  buffers: ['expAvg', 'expAvgSq'],
-  stateNames: () => ['expAvg', 'expAvgSq'],
-  stride: () => 4,
-  reference(): void {
-    throw new Error('SparseAdam has no elementwise kernel: SparseAdam.step runs its update');
-  },
-});
+const SPARSE_ADAM_LAYOUT = stateLayout('sparseAdam', ['expAvg', 'expAvgSq']);
 
 const SPEC: OptimizerSpec<SparseAdamGroup> = {
   name: 'SparseAdam',

@@ -37,30 +37,6 @@ export function norm2(x: ArrayLike<number>): number {
   return Math.sqrt(s0 + s1 + (s2 + s3));
 }
 
-/**
- * A state layout in the form the base class reads a kernel's (as Muon's): the buffers saved in
- * the state dict. It is not a step kernel and never reaches a backend.
- */
-export function stateLayout(name: string, buffers: readonly string[]): AnyKernel {
-  return Object.freeze({
-    name,
-    exportName: `${name}State`,
-    scalars: [],
-    flags: [],
-    state: buffers.map((b) => ({ name: b })),
-    slot: {},
-    flag: {},
-    nScalars: 0,
-    allFlags: 0,
-    buffers: Object.freeze([...buffers]),
-    stateNames: () => buffers,
-    stride: () => 2 + buffers.length,
-    reference(): void {
-      throw new Error(`${name} is a state layout, not a step kernel`);
-    },
-  });
-}
-
 /** One param's prepared call: [p, g, ...state, ...scratch], valid while these arrays and the backend stay. */
 interface Prepared {
   readonly backend: Backend;
