@@ -187,6 +187,24 @@ for (const addon of ADDONS) {
         refuses(() => step(other, sc, k.flags), RangeError, otherList);
       });
 
+      it("accepts a prepared handle's `native` (an External), which cannot be replaced or copied", () => {
+        const a = fresh();
+        const b = a.map((x) => x.slice());
+        const real = addon.prepare(a, k.stride);
+        const native = (real as { native?: unknown }).native;
+        expect(typeof native).toBe('object');
+        expect(Object.keys(real)).not.toContain('native');
+        expect(() => {
+          (real as { native?: unknown }).native = {};
+        }).toThrow(TypeError);
+        expect(() => delete (real as { native?: unknown }).native).toThrow(TypeError);
+        expect((real as { native?: unknown }).native).toBe(native);
+        step(native, sc, k.flags);
+        step(b, sc, k.flags);
+        expect(a.map(bytesOf)).toEqual(b.map(bytesOf));
+        refuses(() => step({ native }, sc, k.flags), TypeError, a);
+      });
+
       it('refuses a plain list with one detached buffer', () => {
         const list = fresh();
         detach(list[list.length - 1].buffer);
