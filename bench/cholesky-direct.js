@@ -14,7 +14,8 @@
 // Addon timings, all `cholesky()` from optim/linalg, on a diagonally dominant matrix:
 //   in place: (w.set(a); cholesky(w, n, { inPlace: true })) − w.set(a) alone, as C's memcpy;
 //   out:      cholesky(a, n, { out }) (its copy of a into out included, as the target counts it);
-//   built-in: in place with setBlas('builtin').
+//   built-in: in place with setBlas('builtin'), in a process of its own (see addonChild).
+// Each process gets the row's thread count for OpenBLAS and for the step pool alike.
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { compileBlasDirect } = require('./blas-direct.js');
@@ -39,8 +40,13 @@ function spd(n) {
   return a;
 }
 
-/** Child mode: one JSON line per size with the addon's ms (see the header). */
-function addonChild(sizes) {
+/**
+ * Child mode: one JSON line per size with the addon's ms (see the header). `which`: 'openblas'
+ * (in place and `out`) or 'builtin'. The built-in kernels run in a process of their own: after an
+ * OpenBLAS call its worker threads spin for a while, and the step pool's threads, which the
+ * built-in kernels use, would be timed competing with them for the two cores.
+ */
+function addonChild(which, sizes) {
   const { cholesky } = require('../dist/linalg/index.js');
   const { loadNative } = require('../dist/backend/native.js');
   const { measureAll } = require('./timing.js');
@@ -50,26 +56,20 @@ function addonChild(sizes) {
     const a = spd(n);
     const w = new Float64Array(n * n);
     const out = new Float64Array(n * n);
-    const fns = [
-      () => {
-        addon.setBlas('openblas');
-        w.set(a);
-        cholesky(w, n, { inPlace: true });
-      },
-      () => w.set(a),
-      () => {
-        addon.setBlas('openblas');
-        cholesky(a, n, { out });
-      },
-      () => {
-        addon.setBlas('builtin');
-        w.set(a);
-        cholesky(w, n, { inPlace: true });
-      },
-    ];
-    const [inPlace, set, outForm, builtin] = measureAll(fns, { repeats: 9 }).map((m) => m.ns / 1e6);
+    addon.setBlas(which);
+    const inPlace = () => {
+      w.set(a);
+      cholesky(w, n, { inPlace: true });
+    };
+    const set = () => w.set(a);
+    if (which === 'builtin') {
+      const [ip, s] = measureAll([inPlace, set], { repeats: 9 }).map((m) => m.ns / 1e6);
+      process.stdout.write(`${JSON.stringify({ n, builtinMs: ip - s })}\n`);
+    } else {
+      const [ip, s, o] = measureAll([inPlace, set, () => cholesky(a, n, { out })], { repeats: 9 }).map((m) => m.ns / 1e6);
+      process.stdout.write(`${JSON.stringify({ n, inPlaceMs: ip - s, setMs: s, outMs: o })}\n`);
+    }
     addon.setBlas('best');
-    process.stdout.write(`${JSON.stringify({ n, inPlaceMs: inPlace - set, setMs: set, outMs: outForm, builtinMs: builtin - set })}\n`);
   }
 }
 
@@ -81,18 +81,21 @@ function run(sizes, rounds) {
   try {
     for (let r = 0; r < rounds; r++) {
       for (const threads of [1, 2]) {
-        const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads) };
+        // The same thread count for OpenBLAS and for the step pool (the built-in kernels' threads).
+        const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OPTIM_NUM_THREADS: String(threads) };
         const c = spawnSync(bd.exe, ['potrf', sizes.join(',')], { encoding: 'utf8', env });
         if (c.status !== 0) throw new Error(`blas-direct potrf: ${c.stderr}`);
         for (const line of c.stdout.trim().split('\n')) {
           const row = JSON.parse(line);
           push(`${threads} ${row.n} lapack`, row.ms);
         }
-        const node = spawnSync(process.execPath, [__filename, 'addon', sizes.join(',')], { encoding: 'utf8', env });
-        if (node.status !== 0) throw new Error(`addon child: ${node.stderr}`);
-        for (const line of node.stdout.trim().split('\n')) {
-          const row = JSON.parse(line);
-          for (const k of ['inPlaceMs', 'outMs', 'builtinMs']) push(`${threads} ${row.n} ${k}`, row[k]);
+        for (const which of ['openblas', 'builtin']) {
+          const node = spawnSync(process.execPath, [__filename, 'addon', which, sizes.join(',')], { encoding: 'utf8', env });
+          if (node.status !== 0) throw new Error(`addon child: ${node.stderr}`);
+          for (const line of node.stdout.trim().split('\n')) {
+            const row = JSON.parse(line);
+            for (const k of ['inPlaceMs', 'outMs', 'builtinMs']) if (k in row) push(`${threads} ${row.n} ${k}`, row[k]);
+          }
         }
         process.stderr.write(`cholesky-direct: round ${r + 1}/${rounds}, ${threads} thread(s) done\n`);
       }
@@ -120,7 +123,7 @@ function run(sizes, rounds) {
 
 if (require.main === module) {
   if (process.argv[2] === 'addon') {
-    addonChild(process.argv[3].split(',').map(Number));
+    addonChild(process.argv[3], process.argv[4].split(',').map(Number));
   } else {
     const sizes = (process.argv[2] ?? '500,1000,2000').split(',').map(Number);
     const rounds = Number(process.argv[3] ?? 3);

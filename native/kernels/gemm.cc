@@ -5,6 +5,7 @@
 
 #include "linalg.h"
 #include "kernel_abi.h"
+#include "pool.h"
 
 #ifdef OPTIM_HAVE_OPENBLAS
 #include <cblas.h>
@@ -72,9 +73,12 @@ bool cpu_has_avx2() {
 
 namespace builtin {
 
+namespace {
+
+// One thread's gemm: the blocked kernels of one instruction set.
 template <typename T>
-void gemm(bool avx2, bool ta, bool tb, size_t m, size_t n, size_t k, T alpha, const T* a,
-          size_t lda, const T* b, size_t ldb, T beta, T* c, size_t ldc) {
+void gemm_one(bool avx2, bool ta, bool tb, size_t m, size_t n, size_t k, T alpha, const T* a,
+              size_t lda, const T* b, size_t ldb, T beta, T* c, size_t ldc) {
   // Packing buffers are left uninitialised: the recursive factorisations call gemm hundreds of
   // times, and zeroing a megabyte per call cost more than the arithmetic of the small calls.
 #if OPTIM_LINALG_AVX2
@@ -86,6 +90,55 @@ void gemm(bool avx2, bool ta, bool tb, size_t m, size_t n, size_t k, T alpha, co
 #endif
   std::unique_ptr<T[]> work(new T[isa_baseline::gemm_work_size<T>(m, n, k)]);
   isa_baseline::gemm_run<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work.get());
+}
+
+// A gemm large enough is split across the step kernels' pool (pool.h) by rows of C: each part
+// computes its rows with the same k-blocking and the same register tiles (rows past a part's end
+// are zero padding, as at the end of C), so every element gets the same bits whatever the thread
+// count. Each part packs op(B) itself: k·n more work per extra thread, small beside m·n·k/threads.
+// Below ~2 Mflop a part is too short to pay for waking a worker.
+constexpr double kMinSplitFlops = 2.0 * 128 * 128 * 64;
+
+template <typename T>
+struct RowSplit {
+  bool avx2, ta, tb;
+  size_t m, n, k;
+  T alpha;
+  const T* a;
+  size_t lda;
+  const T* b;
+  size_t ldb;
+  T beta;
+  T* c;
+  size_t ldc;
+  int parts;
+
+  size_t row(int part) const { return part >= parts ? m : (m * size_t(part) / size_t(parts)) & ~size_t(3); }
+
+  static void run(void* ctx, int part) {
+    const RowSplit& s = *static_cast<const RowSplit*>(ctx);
+    const size_t r0 = s.row(part), r1 = s.row(part + 1);
+    if (r1 <= r0) return;
+    const T* a0 = s.ta ? s.a + r0 : s.a + r0 * s.lda;
+    gemm_one<T>(s.avx2, s.ta, s.tb, r1 - r0, s.n, s.k, s.alpha, a0, s.lda, s.b, s.ldb, s.beta,
+                s.c + r0 * s.ldc, s.ldc);
+  }
+};
+
+}  // namespace
+
+template <typename T>
+void gemm(bool avx2, bool ta, bool tb, size_t m, size_t n, size_t k, T alpha, const T* a,
+          size_t lda, const T* b, size_t ldb, T beta, T* c, size_t ldc) {
+  const int threads = pool_threads();
+  if (threads > 1 && m >= 16 && 2.0 * double(m) * double(n) * double(k) >= kMinSplitFlops) {
+    const size_t by_rows = m / 8;
+    const int parts = by_rows < size_t(threads) ? int(by_rows) : threads;
+    RowSplit<T> split{avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts};
+    pool_run(parts, &RowSplit<T>::run, &split);
+    return;
+  }
+  gemm_one<T>(avx2, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 template <typename T>

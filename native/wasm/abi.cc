@@ -9,12 +9,23 @@
 
 #include "kernel_abi.h"
 #include "linalg.h"
+#include "pool.h"
 
 namespace optim {
 const KernelTable* table_wasm();
 }  // namespace optim
 
 using namespace optim;
+
+// The step pool (native/kernels/pool.h) in a module without threads: one thread, every part run
+// here in order (the built-in gemm asks it how to split).
+namespace optim {
+int pool_threads() { return 1; }
+void pool_set_threads(int) {}
+void pool_run(int parts, void (*fn)(void* ctx, int part), void* ctx) {
+  for (int part = 0; part < parts; part++) fn(ctx, part);
+}
+}  // namespace optim
 
 #define OPTIM_EXPORT(name) __attribute__((export_name(#name)))
 
