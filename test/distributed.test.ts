@@ -155,6 +155,10 @@ describe('optim/distributed', () => {
         expect(r['mismatched dtypes'].code).toBe('mismatch');
         expect(r['mismatched dtypes'].message).toMatch(/float64.*float32/);
         expect(r['mismatched ops'].message).toMatch(/op 'max'.*op 'sum'/);
+        expect(r['mismatched paths'].code).toBe('mismatch');
+        expect(r['mismatched paths'].message).toMatch(/rank 0 called allReduce on 1000 float32 elements.*rank 1 called allReduce on 3000000 float32/);
+        expect(r['barrier against allReduce'].code).toBe('mismatch');
+        expect(r['barrier against allReduce'].message).toMatch(new RegExp(`float64 elements with op 'sum', rank ${size - 1} called barrier\\)`));
         expect(r['works after a refusal']).toBe(true);
         expect(r['root out of range']).toMatchObject({ threw: true, range: true });
         expect(r['root out of range'].message).toMatch(new RegExp(`root must be a rank from 0 to ${size - 1}`));

@@ -17,8 +17,9 @@
 // every rank); the event loop never waits. A queued call holds references to its typed arrays
 // until its Promise settles, and works on them in place (the caller must not write them until
 // then, as with torch's async_op=True). Before each collective the ranks exchange a 32-byte
-// description of it (kind, dtype, lengths, root/op), so a call that does not match across ranks
-// is refused on every rank with the same message instead of hanging or corrupting memory.
+// description of it (kind, dtype, lengths, root/op; a small all-reduce with 3-8 ranks sends the
+// first hop of its data in the same messages), so a call that does not match across ranks is
+// refused on every rank with the same message instead of hanging or corrupting memory.
 //
 // Rejections are Errors with a `code`: ERR_OPTIM_DIST_MISMATCH (ranks disagree),
 // ERR_OPTIM_DIST_TIMEOUT, ERR_OPTIM_DIST_IO (a peer or the store was lost), ERR_OPTIM_DIST_BROKEN
@@ -52,7 +53,6 @@
 
 #include <gloo/allgather.h>
 #include <gloo/allreduce.h>
-#include <gloo/barrier.h>
 #include <gloo/broadcast.h>
 #include <gloo/common/error.h>
 #include <gloo/math.h>
@@ -65,6 +65,30 @@ namespace {
 using namespace optim::glue;
 using Clock = std::chrono::steady_clock;
 using ms = std::chrono::milliseconds;
+
+// Slot prefixes of our own exchanges (Gloo's collectives use 0x01-0x08, see gloo/types.h).
+constexpr uint8_t kAgreeSlot = 0x41;
+constexpr uint8_t kGatherSlot = 0x42;
+
+// When an all-reduce is "direct" (see direct_finish): 3 to 8 ranks and at most 1 MB per rank's
+// chunk (1e6 float32 with 4 ranks). Measured with 4 ranks on 2 cores (the bench's protocol:
+// slowest rank per repeat, medians of alternating jobs), before its first hop rode on the
+// agreement: 1e6 float32 10.6-11.1 ms direct against 13.0-13.7 ms for Gloo's ring; at 2e6 about
+// even (20-24 / 19-22 ms); at 1e7, in 1 MB-per-chunk sections one after the other, 84-95 ms
+// against the ring's 74-79 ms, and as one section far worse (a plain C++ program over Debian's
+// Gloo: 480 against 78 ms; size - 1 concurrent multi-megabyte streams into every rank stall on
+// loopback). With 2 ranks Gloo's ring is already two steps each way and measured faster (C++, 1e6:
+// 3.3 against 3.9 ms); above 8 ranks it is untested here, so the ring stays.
+constexpr size_t kDirectChunkBytes = size_t(1) << 20;
+constexpr size_t kDescBytes = 4 * sizeof(int64_t);
+constexpr size_t kAgreeBytes = kDescBytes + kDirectChunkBytes;  // one rank's slot in the agreement
+
+bool direct_possible(int size) { return size >= 3 && size <= 8; }
+
+bool use_direct(int size, size_t n, size_t elem) {
+  // n <= size * (chunk / elem) keeps every rank's chunk (at most ceil(n / size) elements) <= 1 MB.
+  return direct_possible(size) && n > 0 && n <= size_t(size) * (kDirectChunkBytes / elem);
+}
 
 struct StoreError : std::runtime_error {
   std::string code;
@@ -278,8 +302,14 @@ struct Group {
   void execute(Job* j);
   template <typename T>
   void collective(Job* j);
-  void check_agreement(Job* j);
+  void check_agreement(Job* j, const char* x, size_t elem);
+  // The agreement's receive and send areas, one slot per rank (see check_agreement); kept from
+  // call to call (4 + 4 MB with 4 ranks) so that no call allocates or clears them.
+  std::vector<char> agree_rx, agree_tx;
 };
+
+template <typename T>
+void direct_finish(Group* g, T* x, size_t n, int op);
 
 void Group::run() {
   for (;;) {
@@ -327,9 +357,16 @@ void Group::execute(Job* j) {
       return;
     }
     if (!context) throw StoreError("ERR_OPTIM_DIST_BROKEN", "not connected");
-    check_agreement(j);
+    // A direct all-reduce sends its first hop with the agreement (see check_agreement).
+    const size_t elem = j->f64 ? sizeof(double) : sizeof(float);
+    const bool direct = j->kind == Kind::AllReduce && use_direct(size, j->in_n, elem);
+    check_agreement(j, direct ? static_cast<const char*>(j->in) : nullptr, elem);
     if (!j->code.empty()) return;
-    if (j->f64) {
+    if (direct && j->f64) {
+      direct_finish<double>(this, static_cast<double*>(j->in), j->in_n, j->arg);
+    } else if (direct) {
+      direct_finish<float>(this, static_cast<float*>(j->in), j->in_n, j->arg);
+    } else if (j->f64) {
       collective<double>(j);
     } else {
       collective<float>(j);
@@ -356,18 +393,59 @@ void Group::execute(Job* j) {
 }
 
 // Every rank shares a description of the call it is making; all ranks compare the same table,
-// so a mismatch is refused on every rank with the same message. Its cost is one more small
-// collective per call: on loopback ~0.3 ms with 2 ranks, 4-5 ms with 4 ranks on 2 cores (see
-// docs/distributed.md); a one-hop all-to-all instead of this ring all-gather measured no faster.
-void Group::check_agreement(Job* j) {
+// so a mismatch is refused on every rank with the same message. The data must not move before
+// that table is known to match: Gloo sizes its transfers from the local call, and a message longer
+// than the receive posted for it fails an enforce on Gloo's device thread.
+//
+// The exchange is one hop: every rank sends its 32 bytes straight to every other rank and waits
+// for theirs (it was Gloo's ring all-gather: size - 1 dependent steps). With 4 ranks on this
+// machine's 2 cores a step costs thread wake-ups on busy cores, not bandwidth: a plain C++ program
+// over Debian's Gloo (no Node) times a 32-byte ring all-gather at 0.12 ms with 2 processes, 0.69 ms
+// with 3, 1.3 ms with 4. Timed inside this thread (4 ranks, medians, clocks compared across the
+// ranks), from the last rank's arrival until every rank held the table: ring 3.5 ms, one hop
+// 1.2-2.3 ms. (Posting the exchange from the main thread as soon as a call is issued, to overlap
+// this thread's wake-up, measured no faster and was not kept.)
+//
+// A direct all-reduce (x given) also sends each peer that peer's chunk of x in the same message,
+// so its first data hop costs no wait of its own. That stays safe under a mismatch because every
+// receive is posted with room for a whole slot (kAgreeBytes: the description and the largest
+// chunk use_direct allows) whatever this rank's own call is, every rank sends every other rank
+// exactly one message per call, and no chunk is used before the descriptions are compared.
+void Group::check_agreement(Job* j, const char* x, size_t elem) {
   int64_t mine[4] = {int64_t(j->kind), j->f64 ? 64 : 32, int64_t(j->in_n), int64_t(j->arg)};
   std::vector<int64_t> all(size_t(size) * 4);
-  gloo::AllgatherOptions opts(context);
-  opts.setInput(mine, 4);
-  opts.setOutput(all.data(), all.size());
-  opts.setTag(tag++);
-  opts.setTimeout(timeout);
-  gloo::allgather(opts);
+  std::memcpy(&all[size_t(rank) * 4], mine, sizeof mine);
+  if (size > 1) {
+    // With a group size that never goes direct no message carries data: descriptions only.
+    const size_t rx_slot = direct_possible(size) ? kAgreeBytes : kDescBytes;
+    const size_t tx_slot = x ? kAgreeBytes : kDescBytes;
+    if (agree_rx.size() < size_t(size) * rx_slot) agree_rx.resize(size_t(size) * rx_slot);
+    if (agree_tx.size() < size_t(size) * tx_slot) agree_tx.resize(size_t(size) * tx_slot);
+    auto rb = context->createUnboundBuffer(agree_rx.data(), agree_rx.size());
+    auto tb = context->createUnboundBuffer(agree_tx.data(), agree_tx.size());
+    const uint64_t slot = gloo::Slot::build(kAgreeSlot, tag++);
+    const size_t n = j->in_n;
+    for (int r = 0; r < size; r++) {
+      if (r != rank) rb->recv(r, slot, size_t(r) * rx_slot, rx_slot);
+    }
+    for (int r = 0; r < size; r++) {
+      if (r == rank) continue;
+      char* m = &agree_tx[size_t(r) * tx_slot];
+      std::memcpy(m, mine, kDescBytes);
+      size_t bytes = kDescBytes;
+      if (x) {
+        const size_t lo = n * size_t(r) / size_t(size), hi = n * size_t(r + 1) / size_t(size);
+        std::memcpy(m + kDescBytes, x + lo * elem, (hi - lo) * elem);
+        bytes += (hi - lo) * elem;
+      }
+      tb->send(r, slot, size_t(r) * tx_slot, bytes);
+    }
+    for (int r = 1; r < size; r++) rb->waitRecv(timeout);
+    for (int r = 1; r < size; r++) tb->waitSend(timeout);
+    for (int r = 0; r < size; r++) {
+      if (r != rank) std::memcpy(&all[size_t(r) * 4], &agree_rx[size_t(r) * rx_slot], kDescBytes);
+    }
+  }
   auto describe = [&](int r) {
     const int64_t* d = &all[size_t(r) * 4];
     std::string s = "rank " + std::to_string(r) + " called " + kind_name(int(d[0]));
@@ -395,6 +473,41 @@ ReduceFn<T> reduce_fn(int op) {
     case kMax: return &gloo::max<T>;
     case kMin: return &gloo::min<T>;
     default: return &gloo::sum<T>;
+  }
+}
+
+// The "direct" all-reduce: every rank owns a 1/size chunk of x; each rank sends every other rank
+// that rank's chunk (one hop, all at once: it rides on the agreement, see check_agreement),
+// reduces the size - 1 copies of its own chunk it receives, then sends the reduced chunk to every
+// other rank (a second hop). Two dependent waits where Gloo's ring splits x into at least 2 × size
+// segments and waits for each ring step in turn. It moves the same bytes as the ring. Every rank
+// gets each reduced chunk from its owner, so the result is the same on every rank (the reduction
+// order differs from the ring's, as rounding allows). Called after check_agreement(j, x, ...)
+// found every rank making this same call.
+template <typename T>
+void direct_finish(Group* g, T* x, size_t n, int op) {
+  const int P = g->size, me = g->rank;
+  auto lo = [&](int r) { return n * size_t(r) / size_t(P); };
+  auto len = [&](int r) { return lo(r + 1) - lo(r); };
+  const size_t mine = len(me);
+  const ReduceFn<T> fn = reduce_fn<T>(op);
+  T* own = x + lo(me);
+  for (int r = 0; r < P; r++) {
+    if (r != me && mine) fn(own, own, reinterpret_cast<const T*>(&g->agree_rx[size_t(r) * kAgreeBytes + kDescBytes]), mine);
+  }
+  auto xb = g->context->createUnboundBuffer(x, n * sizeof(T));
+  const uint64_t slot = gloo::Slot::build(kGatherSlot, g->tag++);
+  int recvs = 0, sends = 0;
+  for (int r = 0; r < P; r++) {
+    if (r == me) continue;
+    if (len(r)) xb->recv(r, slot, lo(r) * sizeof(T), len(r) * sizeof(T)), recvs++;
+    if (mine) xb->send(r, slot, lo(me) * sizeof(T), mine * sizeof(T)), sends++;
+  }
+  for (int i = 0; i < recvs; i++) xb->waitRecv(g->timeout);
+  for (int i = 0; i < sends; i++) xb->waitSend(g->timeout);
+  if (op == kAvg) {
+    const T d = T(P);
+    for (size_t i = 0; i < n; i++) x[i] /= d;
   }
 }
 
@@ -451,13 +564,12 @@ void Group::collective(Job* j) {
       if (j->out_n) std::memcpy(out, tmp.data() + size_t(rank) * j->out_n, j->out_n * sizeof(T));
       return;
     }
-    case Kind::Barrier: {
-      gloo::BarrierOptions opts(context);
-      opts.setTag(tag++);
-      opts.setTimeout(timeout);
-      gloo::barrier(opts);
+    case Kind::Barrier:
+      // Nothing more: the agreement exchange before it is a barrier (no rank leaves it before
+      // every rank's description has arrived, i.e. before every rank has entered). Gloo's barrier
+      // after it cost one more round of waits: with 4 ranks, the 1e3-element all-reduce timed
+      // right after a barrier measured 8.1 ms with it and 4.5 ms without (same build, back to back).
       return;
-    }
     default: return;
   }
 }
