@@ -394,15 +394,12 @@ void run(optim::StepFn<T, S> fn, const std::vector<TensorRef<T, S>>& ts, const d
 // The index to return for a non-finite gradient found in ts[bad]: with `named` (the tensors as
 // the caller listed them, when `ts` merged some: coalesce), looked up again there.
 template <typename T, typename S>
-napi_value bad_tensor(napi_env env, optim::FirstNonFiniteFn<T> scan, const std::vector<TensorRef<T, S>>& ts,
+napi_value bad_tensor(napi_env env, optim::FirstNonFiniteFn<T> scan,
                       const std::vector<TensorRef<T, S>>* named, size_t bad) {
-  const std::vector<TensorRef<T, S>>& list = named ? *named : ts;
   if (named) {
-    for (size_t i = 0; i < list.size(); i++) {
-      if (scan_aligned(scan, list[i].g, list[i].n) < list[i].n) {
-        bad = i;
-        break;
-      }
+    const std::vector<TensorRef<T, S>>& list = *named;
+    for (bad = 0; bad < list.size(); bad++) {
+      if (scan_aligned(scan, list[bad].g, list[bad].n) < list[bad].n) break;
     }
   }
   napi_value idx = nullptr;
@@ -428,7 +425,7 @@ napi_value step(napi_env env, optim::FirstNonFiniteFn<T> scan, optim::StepFn<T, 
       optim::pool_run(sp.parts, &Split<T, S>::scan_part, &sp);
       size_t bad = SIZE_MAX;
       for (int k = 0; k < sp.parts; k++) bad = sp.first_bad[k] < bad ? sp.first_bad[k] : bad;
-      if (bad != SIZE_MAX) return bad_tensor(env, scan, ts, named, bad);
+      if (bad != SIZE_MAX) return bad_tensor(env, scan, named, bad);
       if (flags & optim::F_CHECK_ONLY) return nullptr;
     }
     sp.fn = fn;
@@ -439,7 +436,7 @@ napi_value step(napi_env env, optim::FirstNonFiniteFn<T> scan, optim::StepFn<T, 
   }
   if (flags & optim::F_CHECK_FINITE) {
     for (size_t i = 0; i < ts.size(); i++) {
-      if (scan_aligned(scan, ts[i].g, ts[i].n) < ts[i].n) return bad_tensor(env, scan, ts, named, i);
+      if (scan_aligned(scan, ts[i].g, ts[i].n) < ts[i].n) return bad_tensor(env, scan, named, i);
     }
     if (flags & optim::F_CHECK_ONLY) return nullptr;
   }

@@ -113,7 +113,7 @@ export function defineKernel<const S extends string, const F extends string>(d: 
 /**
  * A state layout in the form the optimizer base reads a kernel's: the buffers a step keeps per
  * param (saved in the state dict), for an optimizer whose update is not one elementwise kernel
- * (Adafactor, Muon, SparseAdam, LAMB, LARS: their classes run it). Not registered, so it has no
+ * (Adafactor, Muon, SparseAdam, LAMB: their classes run it). Not registered, so it has no
  * native twin and no kernel tables (index -1), and it never reaches a backend.
  */
 export function stateLayout(name: string, buffers: readonly string[]): AnyKernel {

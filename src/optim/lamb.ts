@@ -1,10 +1,9 @@
-import { defineKernel } from '../backend/kernel.js';
+import { defineKernel, stateLayout } from '../backend/kernel.js';
 import type { Backend, PreparedList } from '../backend/types.js';
 import type { Param } from '../param.js';
 import type { GroupBase, OptimizerOptions, OptimizerSpec, ParamState, ParamsInput } from './optimizer.js';
 import { fillOptionScalars, optionScalars } from './options.js';
 import { PowerSequence } from './powi.js';
-import { stateLayout } from '../backend/kernel.js';
 import { TrustRatioOptimizer, norm2 } from './trust-ratio.js';
 
 /**
