@@ -1,4 +1,6 @@
 import type { FloatArray } from './backend/types.js';
+import { CACHE_LINE, lineAligned } from './backend/align.js';
+import { lineOffsetHint } from './backend/select.js';
 import { OptimRangeError, OptimTypeError } from './errors.js';
 import { checkFloatArray, checkOptions, describe } from './validate.js';
 
@@ -70,7 +72,7 @@ export function param<T extends FloatArray>(data: T, name?: string, options?: Pa
   }
   const o = checkOptions<ParamOptions>(options, ['shape'], 'param(data, name, options)');
   const shape = o.shape === undefined ? [data.length] : checkShape(o.shape, 'options.shape', 'param(data, name, options): ', data.length, 'data');
-  const grad = allocate(data instanceof Float32Array ? 'float32' : 'float64', data.length) as T;
+  const grad = allocateGrad(data);
   return { name: name ?? `param_${nextId++}`, data, grad, shape: Object.freeze(shape) };
 }
 
@@ -124,9 +126,11 @@ export function formatShape(shape: readonly unknown[]): string {
 }
 
 /**
- * Gradients come from pooled chunks (views into a few large ArrayBuffers, 64-byte aligned)
- * rather than one allocation each: a model's gradients then lie together in memory, in creation
- * order, and a step checks a few buffers instead of one per gradient (see Backend.prepare).
+ * Gradients come from pooled chunks (views into a few large ArrayBuffers) rather than one
+ * allocation each: a model's gradients then lie together in memory, in creation order, and a
+ * step checks a few buffers instead of one per gradient (see Backend.prepare). Each grad starts
+ * at a cache-line boundary, or, when the native backend will step it, where its data starts
+ * within a line (align.ts: every vector load of the step then stays within one line).
  */
 const CHUNK_BYTES = 1 << 22;
 const pools: Record<'float32' | 'float64', { buf: ArrayBuffer | null; used: number }> = {
@@ -134,18 +138,25 @@ const pools: Record<'float32' | 'float64', { buf: ArrayBuffer | null; used: numb
   float64: { buf: null, used: 0 },
 };
 
-function allocate(dtype: 'float32' | 'float64', length: number): FloatArray {
-  const Ctor = dtype === 'float32' ? Float32Array : Float64Array;
-  const bytes = length * Ctor.BYTES_PER_ELEMENT;
-  if (bytes > CHUNK_BYTES / 4) return new Ctor(length);
-  const pool = pools[dtype];
-  if (pool.buf === null || pool.used + bytes > pool.buf.byteLength) {
+function allocateGrad<T extends FloatArray>(data: T): T {
+  const Ctor = (data instanceof Float32Array ? Float32Array : Float64Array) as unknown as new (
+    b: ArrayBuffer, offset?: number, length?: number) => T;
+  const size = data.BYTES_PER_ELEMENT;
+  const bytes = data.length * size;
+  const lineOffset = lineOffsetHint();
+  const slack = lineOffset === undefined ? 0 : CACHE_LINE;
+  if (bytes > CHUNK_BYTES / 4) {
+    const buf = new ArrayBuffer(bytes + slack);
+    return new Ctor(buf, lineAligned(lineOffset, new Ctor(buf), 0, data) * size, data.length);
+  }
+  const pool = pools[size === 4 ? 'float32' : 'float64'];
+  if (pool.buf === null || pool.used + bytes + slack > pool.buf.byteLength) {
     pool.buf = new ArrayBuffer(CHUNK_BYTES);
     pool.used = 0;
   }
-  const view = new Ctor(pool.buf, pool.used, length);
-  pool.used += (bytes + 63) & ~63;
-  return view;
+  const at = lineAligned(lineOffset, new Ctor(pool.buf), pool.used / size, data) * size;
+  pool.used = (at + bytes + CACHE_LINE - 1) & ~(CACHE_LINE - 1);
+  return new Ctor(pool.buf, at, data.length);
 }
 
 /**

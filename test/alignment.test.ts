@@ -1,9 +1,9 @@
 /**
- * Cache-line alignment (native backend): a tensor of at least 1024 elements is stepped in two
+ * Cache-line alignment (native backend): a tensor of at least 128 elements is stepped in two
  * calls, the elements before p's first 64-byte boundary and then the rest (native/bindings/
  * addon.cc, step_aligned), and its non-finite scan likewise. The updates are elementwise, so a
  * tensor at any offset from a cache line must get the same bytes as the same values stepped in
- * pieces too short to be split (500 elements), on every instruction set, with and without the
+ * pieces too short to be split (100 elements), on every instruction set, with and without the
  * non-finite scan; a bad value in the head or in the rest must be reported with nothing written.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,7 @@ afterAll(() => {
 });
 
 const N = 10_007;
-const PIECE = 500;
+const PIECE = 100;
 type FloatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
 
 /** One view per buffer of the tuple, `offset` elements into an ArrayBuffer of its own. */

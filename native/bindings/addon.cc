@@ -291,7 +291,7 @@ inline TensorRef<T, S> slice(TensorRef<T, S> t, size_t a, size_t n) {
 // are all aligned when the other buffers share p's offset (as buffers from one allocator, and
 // the state arenas, do). The updates are elementwise: the bits are the same.
 constexpr size_t kCacheLine = 64;
-constexpr size_t kMinAlignElements = 1024;
+constexpr size_t kMinAlignElements = 128;
 
 template <typename T, typename S>
 inline void step_aligned(optim::StepFn<T, S> fn, const TensorRef<T, S>& t, const double* s, uint32_t flags) {
@@ -754,6 +754,23 @@ napi_value SetIsa(napi_env env, napi_callback_info cbinfo) {
   return boolean(env, true);
 }
 
+// lineOffset(a): the byte offset of typed array a's first element within its cache line. The
+// optimizers lay their state out so each state view starts at its param's offset (and param()
+// its grad): step_aligned can then align every stream of a tensor with one split, where streams
+// at different offsets would straddle lines on every vector load (see kCacheLine).
+napi_value LineOffset(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  bool is_ta = false;
+  void* data = nullptr;
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[0], nullptr, nullptr, &data, nullptr, nullptr) != napi_ok) {
+    return throw_type(env, "lineOffset(a): a must be a typed array");
+  }
+  return number(env, double(reinterpret_cast<uintptr_t>(data) % kCacheLine));
+}
+
 // setNumThreads(n): the threads a large step may use, the caller's included (1 to 64); for the
 // whole process, as torch.set_num_threads.
 napi_value SetNumThreads(napi_env env, napi_callback_info cbinfo) {
@@ -791,7 +808,7 @@ napi_value Init(napi_env env, napi_value exports) {
   }
   const std::pair<const char*, napi_callback> fns[] = {
       {"prepare", Prepare}, {"kernelLayouts", KernelLayouts}, {"info", Info}, {"setIsa", SetIsa},
-      {"setNumThreads", SetNumThreads}};
+      {"setNumThreads", SetNumThreads}, {"lineOffset", LineOffset}};
   for (const auto& f : fns) {
     props.push_back({f.first, nullptr, f.second, nullptr, nullptr, nullptr, napi_enumerable, nullptr});
   }

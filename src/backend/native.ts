@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { OptimTypeError } from '../errors.js';
 import { fromNative as translate } from './native-errors.js';
-import type { Backend, BackendInfo, PreparedList, TensorList } from './types.js';
+import type { Backend, BackendInfo, PreparedList, StateArray, TensorList } from './types.js';
 import { nativeLinalg } from './native-linalg.js';
 import type { NativeLinalgAddon } from './native-linalg.js';
 
@@ -31,6 +31,8 @@ export interface NativeAddon extends Pick<Backend, 'prepare'> {
   /** This environment's instruction set, for the step kernels and the built-in linear algebra. */
   setIsa(name: 'avx512' | 'avx2' | 'baseline' | 'best'): boolean;
   setNumThreads(n: number): void;
+  /** The byte offset of a's first element within its 64-byte cache line. */
+  lineOffset(a: StateArray): number;
 }
 
 export interface NativeLoad {
@@ -87,6 +89,7 @@ function makeBackend(addon: NativeAddon): Backend {
         throw translate(e);
       }
     },
+    lineOffset: (a) => addon.lineOffset(a),
     ...nativeLinalg(addon as NativeAddon & NativeLinalgAddon),
   };
 }

@@ -94,6 +94,17 @@ export function setNumThreads(n: number): void {
   loadNative().addon?.setNumThreads(n);
 }
 
+/**
+ * Backend.lineOffset of the backend in use, or of the one that will be chosen (native, unless
+ * OPTIM_BACKEND says otherwise), without choosing it: param() places each grad where its data
+ * starts within a cache line (align.ts). Undefined when the arrays will be stepped as copies.
+ */
+export function lineOffsetHint(): Backend['lineOffset'] {
+  if (current !== undefined) return current.lineOffset;
+  const v = (process.env.OPTIM_BACKEND ?? 'auto').trim().toLowerCase();
+  return v === '' || v === 'auto' || v === 'native' ? loadNative().backend?.lineOffset : undefined;
+}
+
 /** Whether the native addon can be loaded here (without switching to it). */
 export function nativeAvailable(): boolean {
   return loadNative().backend !== undefined;

@@ -88,6 +88,11 @@ export interface Backend {
    * whose grad is not finite (then nothing was written).
    */
   step(kernel: AnyKernel, list: TensorList | PreparedList, scalars: Float64Array, flags: number): number | undefined;
+  /**
+   * The byte offset of `a[0]` within its cache line, on backends that step arrays where they lie
+   * (native): allocators use it to start state and grads where their param starts (align.ts).
+   */
+  readonly lineOffset?: (a: StateArray) => number;
 
   // Linear algebra (src/linalg is the public face, which validates and allocates). Matrices are
   // row-major, every array of one call shares one dtype, lengths are exact. Outputs must not

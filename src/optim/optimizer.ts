@@ -2,6 +2,7 @@ import { getBackend } from '../backend/select.js';
 import { CHECK_FINITE, CHECK_ONLY, firstNonFinite } from '../backend/types.js';
 import type { Backend, FloatArray, PreparedList, StateArray } from '../backend/types.js';
 import { fromBfloat16Bits, narrowBfloat16, toBfloat16Bits } from '../backend/bfloat16.js';
+import { lineAligned, maxLinePad } from '../backend/align.js';
 import type { AnyKernel } from '../backend/kernel.js';
 import { NonFiniteError, OptimRangeError, OptimStateError, OptimTypeError } from '../errors.js';
 import type { Param } from '../param.js';
@@ -589,6 +590,7 @@ export abstract class Optimizer<G extends GroupBase> {
       restored.set(p, this.checkSavedState(saved, p, `${name}: stateDict.state[${JSON.stringify(pname)}]`, stateDtype === 'bfloat16'));
     }
     for (const [pname, p] of byName) (restored.has(p) ? report.matched : report.missing).push(pname);
+    const backend = getBackend();
 
     this.paramGroups.forEach((g, i) => Object.assign(g, hypers[i]));
     this.state.clear();
@@ -599,7 +601,35 @@ export abstract class Optimizer<G extends GroupBase> {
     }
     this.plans = [];
     this.skipped = skippedSteps;
+    for (const g of this.paramGroups) this.packState(g, backend);
     return report;
+  }
+
+  /**
+   * Moves a group's loaded state buffers into arenas, as its first step would have created them,
+   * so a resumed run steps as fast as the uninterrupted one (one checked buffer per arena,
+   * consecutive views coalesced, streams aligned alike).
+   */
+  private packState(group: G, backend: Backend): void {
+    const names = this.kernelFor(group).stateNames(this.flagsOf(group));
+    const lengths = new Map<ParamState, number>();
+    for (const p of group.params) {
+      const st = this.state.get(p);
+      if (st !== undefined) lengths.set(st, p.data.length);
+    }
+    const loaded = (st: ParamState | undefined, nm: string) =>
+      st !== undefined && ArrayBuffer.isView(st[nm]) && (st[nm] as StateArray).length === lengths.get(st);
+    const arenas = this.allocateArenas(group, names, backend, loaded);
+    for (const p of group.params) {
+      const st = this.state.get(p);
+      for (const nm of names) {
+        if (loaded(st, nm)) {
+          const view = arenas.take(nm, p.data);
+          view.set(st![nm] as StateArray & ArrayLike<number>);
+          st![nm] = view;
+        }
+      }
+    }
   }
 
   /**
@@ -775,20 +805,28 @@ export abstract class Optimizer<G extends GroupBase> {
    * One zeroed arena per dtype for the state buffers this plan must create: each buffer name has a
    * region of it, where the params' buffers follow one another in param order. A step then checks
    * one ArrayBuffer for all the state (each checked buffer costs two Node-API calls per step) and
-   * steps consecutive views as one tensor (native/bindings/addon.cc, coalesce).
+   * steps consecutive views as one tensor (native/bindings/addon.cc, coalesce). Each view starts
+   * where its param starts within a cache line (align.ts). `wanted` picks the buffers to place:
+   * by default those a param's state lacks.
    */
-  private allocateArenas(group: G, names: readonly string[]): { take(name: string, data: FloatArray): StateArray } {
+  private allocateArenas(
+    group: G,
+    names: readonly string[],
+    backend: Backend,
+    wanted = (st: ParamState | undefined, nm: string) => st === undefined || st[nm] === undefined,
+  ): { take(name: string, data: FloatArray): StateArray } {
     const bits = (data: FloatArray) => (this.stateDtype === 'bfloat16' ? 16 : data instanceof Float32Array ? 32 : 64);
-    // Per dtype: the elements each name needs, then its region's start.
+    // Per dtype: the elements each name needs (with room to start each view where its param
+    // starts within a cache line: align.ts), then its region's start.
     const need = new Map<number, Map<string, number>>();
     for (const p of group.params) {
       const st = this.state.get(p);
       for (const nm of names) {
-        if (st === undefined || st[nm] === undefined) {
+        if (wanted(st, nm)) {
           const b = bits(p.data);
           let byName = need.get(b);
           if (byName === undefined) need.set(b, (byName = new Map()));
-          byName.set(nm, (byName.get(nm) ?? 0) + p.data.length);
+          byName.set(nm, (byName.get(nm) ?? 0) + p.data.length + maxLinePad(backend.lineOffset, p.data.BYTES_PER_ELEMENT));
         }
       }
     }
@@ -806,8 +844,9 @@ export abstract class Optimizer<G extends GroupBase> {
     return {
       take(name: string, data: FloatArray): StateArray {
         const region = regions.get(`${name}|${bits(data)}`)!;
-        const view = region.buf.subarray(region.used, region.used + data.length);
-        region.used += data.length;
+        const at = lineAligned(backend.lineOffset, region.buf, region.used, data);
+        const view = region.buf.subarray(at, at + data.length);
+        region.used = at + data.length;
         return view;
       },
     };
@@ -830,7 +869,7 @@ export abstract class Optimizer<G extends GroupBase> {
     const names = kernel.stateNames(flags);
     const byKey = new Map<string, { list: StateArray[]; params: Param[]; states: ParamState[]; extraFlags: number }>();
     let oneShot = false;
-    const arenas = this.allocateArenas(group, names);
+    const arenas = this.allocateArenas(group, names, backend);
     for (const p of group.params) {
       let st = this.state.get(p);
       if (st === undefined) {
