@@ -375,6 +375,7 @@ struct Split {
   static void step_part(void* ctx, int k) {
     const Split& sp = *static_cast<const Split*>(ctx);
     sp.pieces(k, [&](size_t i, size_t a, size_t n) {
+      if (i + 1 < sp.ts.size() && a + n == sp.ts[i].n) prefetch_head(sp.ts[i + 1]);
       step_aligned(sp.fn, slice(sp.ts[i], a, n), sp.s, sp.flags);
       return true;
     });
