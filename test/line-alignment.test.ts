@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Adam, param, paramArena, setBackend } from '../src/index.js';
-import { CACHE_LINE, lineAligned, maxLinePad } from '../src/backend/align.js';
+import { CACHE_LINE, lineAligned, maxLinePad, MIN_ALIGNED_LENGTH } from '../src/backend/align.js';
 import { loadNative } from '../src/backend/native.js';
 import type { FloatArray, StateArray } from '../src/backend/types.js';
 
@@ -33,31 +33,41 @@ describe('lineAligned', () => {
         for (let t = 0; t < CACHE_LINE; t += TargetC.BYTES_PER_ELEMENT) {
           for (const start of [0, 1, 5, 17, 1000]) {
             const arena = new ArenaC(1);
-            const target = new TargetC(1);
+            const target = new TargetC(MIN_ALIGNED_LENGTH);
             fake.set(arena, base).set(target, t);
             const i = lineAligned(at, arena, start, target);
             const want = t / TargetC.BYTES_PER_ELEMENT;
             const have = (base / ArenaC.BYTES_PER_ELEMENT + i) % perLine;
             expect(have, `${ArenaC.name} at ${base}, ${TargetC.name} at ${t}, start ${start}`).toBe(want);
             expect(i).toBeGreaterThanOrEqual(start);
-            expect(i - start).toBeLessThanOrEqual(maxLinePad(at, TargetC.BYTES_PER_ELEMENT));
+            expect(i - start).toBeLessThanOrEqual(maxLinePad(at, target));
           }
         }
       }
     }
   });
 
-  it('pads nothing without a lineOffset, or for an array not on an element boundary', () => {
+  it('pads nothing without a lineOffset, for a target too short to be split, or for an array not on an element boundary', () => {
     const arena = new Float32Array(4);
-    const target = new Float32Array(4);
+    const target = new Float32Array(MIN_ALIGNED_LENGTH);
     expect(lineAligned(undefined, arena, 3, target)).toBe(3);
-    expect(maxLinePad(undefined, 4)).toBe(0);
+    expect(maxLinePad(undefined, target)).toBe(0);
     fake.set(arena, 2).set(target, 8);
     expect(lineAligned(at, arena, 3, target)).toBe(3);
+    const short = new Float32Array(MIN_ALIGNED_LENGTH - 1);
+    fake.set(arena, 0).set(short, 8);
+    expect(lineAligned(at, arena, 3, short)).toBe(3);
+    expect(maxLinePad(at, short)).toBe(0);
+    fake.set(target, 8);
+    expect(lineAligned(at, arena, 3, target)).toBe(18);
   });
 });
 
 describe.runIf(lineOffset !== undefined)('native backend: state and grads start where their param does', () => {
+  it('MIN_ALIGNED_LENGTH is the runner\'s kMinAlignElements', () => {
+    expect(native.addon!.info().minAlignElements).toBe(MIN_ALIGNED_LENGTH);
+  });
+
   it('lineOffset reads the address: a view one element further is one element further into its line', () => {
     const a = new Float32Array(64);
     for (let i = 0; i < 32; i++) expect(lineOffset!(a.subarray(i))).toBe((lineOffset!(a) + 4 * i) % CACHE_LINE);

@@ -740,6 +740,7 @@ napi_value Info(napi_env env, napi_callback_info) {
   napi_set_named_property(env, o, "version", string(env, OPTIM_VERSION));
   napi_set_named_property(env, o, "bestSimd", string(env, optim::kernels().isa));
   napi_set_named_property(env, o, "maxStates", number(env, double(optim::kMaxStates)));
+  napi_set_named_property(env, o, "minAlignElements", number(env, double(kMinAlignElements)));
   return o;
 }
 

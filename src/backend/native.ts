@@ -27,6 +27,8 @@ export interface NativeAddon extends Pick<Backend, 'prepare'> {
   info(): {
     simd: BackendInfo['simd']; fma: boolean; blas: 'openblas' | 'builtin'; openblasAvailable: boolean;
     linalgIsa: 'avx2' | 'baseline'; threads: number; stepThreads: number; version: string; bestSimd: string; maxStates: number;
+    /** The shortest tensor the runner splits to align its loads (kMinAlignElements). */
+    minAlignElements: number;
   };
   /** This environment's instruction set, for the step kernels and the built-in linear algebra. */
   setIsa(name: 'avx512' | 'avx2' | 'baseline' | 'best'): boolean;

@@ -886,7 +886,7 @@ export abstract class Optimizer<G extends GroupBase> {
           const b = bits(p.data);
           let byName = need.get(b);
           if (byName === undefined) need.set(b, (byName = new Map()));
-          byName.set(nm, (byName.get(nm) ?? 0) + p.data.length + maxLinePad(backend.lineOffset, p.data.BYTES_PER_ELEMENT));
+          byName.set(nm, (byName.get(nm) ?? 0) + p.data.length + maxLinePad(backend.lineOffset, p.data));
         }
       }
     }
