@@ -157,6 +157,10 @@ describe('optim/distributed', () => {
         expect(r['mismatched ops'].message).toMatch(/op 'max'.*op 'sum'/);
         expect(r['mismatched paths'].code).toBe('mismatch');
         expect(r['mismatched paths'].message).toMatch(/rank 0 called allReduce on 1000 float32 elements.*rank 1 called allReduce on 3000000 float32/);
+        expect(r['mismatched paths at the direct limit'].code).toBe('mismatch');
+        const limit = size * (size === 2 ? 1 << 20 : 1 << 18);
+        expect(r['mismatched paths at the direct limit'].message).toMatch(
+          new RegExp(`rank 0 called allReduce on ${limit} float32 elements.*rank 1 called allReduce on ${limit + size} float32`));
         expect(r['barrier against allReduce'].code).toBe('mismatch');
         expect(r['barrier against allReduce'].message).toMatch(new RegExp(`float64 elements with op 'sum', rank ${size - 1} called barrier\\)`));
         expect(r['works after a refusal']).toBe(true);
@@ -197,7 +201,7 @@ describe('optim/distributed', () => {
     }, 40_000);
   }
 
-  it('2 ranks: DistributedOptimizer (Adam, fused buckets, in-place bucket, backwardPassesPerStep 1 and 2) equals one process bit for bit; broadcastParameters and broadcastOptimizerState', async () => {
+  it('2 ranks: DistributedOptimizer (Adam, fused buckets, in-place buckets of one grad or of consecutive grads, backwardPassesPerStep 1 and 2) equals one process bit for bit; broadcastParameters and broadcastOptimizerState', async () => {
     if (!available) return expectUnavailable();
     const runs = await job('training', 2);
     const hashes = new Set<string>();
@@ -210,6 +214,9 @@ describe('optim/distributed', () => {
       expect(r['DistributedOptimizer k=1 equals one process']).toBe('-1,-1,-1,-1');
       expect(r['DistributedOptimizer k=2 equals one process']).toBe('-1,-1,-1,-1');
       expect(r['DistributedOptimizer k=1 buckets']).toBe('w+b c(in place) v(in place)');
+      // Consecutive grads (a paramArena) are reduced in place, with the same bits.
+      expect(r['DistributedOptimizer arena k=1 equals one process']).toBe('-1,-1,-1,-1');
+      expect(r['DistributedOptimizer arena k=1 buckets']).toBe('w+b(in place) c(in place) v(in place)');
       expect(r['broadcastOptimizerState lr']).toBe(0.05);
       expect(r['broadcastOptimizerState step']).toBe(3);
       hashes.add(r['broadcastOptimizerState hash']);

@@ -17,7 +17,7 @@
 // every rank); the event loop never waits. A queued call holds references to its typed arrays
 // until its Promise settles, and works on them in place (the caller must not write them until
 // then, as with torch's async_op=True). Before each collective the ranks exchange a 32-byte
-// description of it (kind, dtype, lengths, root/op; a small all-reduce with 3-8 ranks sends the
+// description of it (kind, dtype, lengths, root/op; a small all-reduce with 2-8 ranks sends the
 // first hop of its data in the same messages), so a call that does not match across ranks is
 // refused on every rank with the same message instead of hanging or corrupting memory.
 //
@@ -70,25 +70,61 @@ using ms = std::chrono::milliseconds;
 constexpr uint8_t kAgreeSlot = 0x41;
 constexpr uint8_t kGatherSlot = 0x42;
 
-// When an all-reduce is "direct" (see direct_finish): 3 to 8 ranks and at most 1 MB per rank's
-// chunk (1e6 float32 with 4 ranks). Measured with 4 ranks on 2 cores (the bench's protocol:
-// slowest rank per repeat, medians of alternating jobs), before its first hop rode on the
-// agreement: 1e6 float32 10.6-11.1 ms direct against 13.0-13.7 ms for Gloo's ring; at 2e6 about
-// even (20-24 / 19-22 ms); at 1e7, in 1 MB-per-chunk sections one after the other, 84-95 ms
-// against the ring's 74-79 ms, and as one section far worse (a plain C++ program over Debian's
-// Gloo: 480 against 78 ms; size - 1 concurrent multi-megabyte streams into every rank stall on
-// loopback). With 2 ranks Gloo's ring is already two steps each way and measured faster (C++, 1e6:
-// 3.3 against 3.9 ms); above 8 ranks it is untested here, so the ring stays.
+// When an all-reduce is "direct" (see direct_finish): 2 ranks and at most 4 MiB per rank's chunk
+// (2e6 float32, 1e6 float64), or 3 to 8 ranks and at most 1 MiB (1e6 float32 with 4 ranks).
+//
+// 3-8 ranks, measured with 4 ranks on 2 cores (the bench's protocol: slowest rank per repeat,
+// medians of alternating jobs), before its first hop rode on the agreement: 1e6 float32 10.6-11.1 ms
+// direct against 13.0-13.7 ms for Gloo's ring; at 2e6 about even (20-24 / 19-22 ms); at 1e7, in
+// 1 MB-per-chunk sections one after the other, 84-95 ms against the ring's 74-79 ms, and as one
+// section far worse (a plain C++ program over Debian's Gloo: 480 against 78 ms; size - 1 concurrent
+// multi-megabyte streams into every rank stall on loopback). Above 8 ranks it is untested here.
+//
+// 2 ranks (one stream each way), since the first hop rides on the agreement and the second hop's
+// receives are posted before the reduction: float32 sum, ranges of the medians of alternating jobs
+// (3 jobs up to 1e6, 2 above), direct against Gloo's ring (with its default 1 MiB segments) after
+// the agreement: 1 element 0.28-0.49 / 0.36-0.54 ms, 1e5 0.53-0.62 / 0.98-1.6 ms, 1e6 3.7-4.1 /
+// 5.0-5.2 ms (the ring's first job, 4.6 / 8.2 / 12 ms, ran on a busy machine and is left out), 2e6
+// 6.8-7.0 / 8.4-13.9 ms, 1e7 27.5-28.6 / 33.8-37.4 ms. The cap is memory, not speed: every receive
+// of the agreement has room for the largest chunk (below), kept from call to call; 1e7 (20 MB
+// chunks) stays on the ring, which with 4 MiB segments (kRingSegmentBytes) measures about the same
+// there (27-31 ms). (Sending each chunk in 256 KiB-1 MiB segments, to overlap the reduction with
+// the transfer, measured no faster and was not kept.)
+constexpr size_t kDirectChunkBytes2 = size_t(4) << 20;
+
+// The largest segment of Gloo's ring all-reduce (its default is 1 MiB; a rank's chunk is cut into
+// at least two segments, and the ring waits for each in turn). Fewer, larger segments mean fewer
+// dependent waits, each a thread wake-up on a busy core here. Float32 sum, ring after the
+// agreement, alternating jobs, each job's median (ranges over 3 jobs; 5 for 1e7 at 1 and 4 MiB):
+//   segments of    1 MiB      2 MiB      4 MiB      8 MiB
+//   4 ranks 4e6    34-39      32-38      32-33      32-36 ms
+//   4 ranks 1e7    73-89      76-79      68-86      82-86 ms  (medians of the jobs: 81.2, 69.2)
+//   2 ranks 1e7    29-39      32-33      27-31      29-34 ms  (medians of the jobs: 35.0, 28.1)
+// It changes only how the ring cuts the array (with 3 or more ranks, which rank adds which
+// segment's terms in which order, as rounding allows), not what it computes.
+constexpr size_t kRingSegmentBytes = size_t(4) << 20;
 constexpr size_t kDirectChunkBytes = size_t(1) << 20;
 constexpr size_t kDescBytes = 4 * sizeof(int64_t);
-constexpr size_t kAgreeBytes = kDescBytes + kDirectChunkBytes;  // one rank's slot in the agreement
 
-bool direct_possible(int size) { return size >= 3 && size <= 8; }
+// The largest chunk a direct all-reduce may have in a group of `size` ranks (0: never direct).
+size_t direct_chunk_bytes(int size) {
+  return size == 2 ? kDirectChunkBytes2 : size >= 3 && size <= 8 ? kDirectChunkBytes : 0;
+}
+
+bool direct_possible(int size) { return direct_chunk_bytes(size) > 0; }
+
+// One peer's slot in the agreement's receive and send areas: the description, then room for the
+// largest chunk when the group size can go direct.
+size_t agree_slot_bytes(int size) { return kDescBytes + direct_chunk_bytes(size); }
 
 bool use_direct(int size, size_t n, size_t elem) {
-  // n <= size * (chunk / elem) keeps every rank's chunk (at most ceil(n / size) elements) <= 1 MB.
-  return direct_possible(size) && n > 0 && n <= size_t(size) * (kDirectChunkBytes / elem);
+  // n <= size * (chunk / elem) keeps every rank's chunk (at most ceil(n / size) elements) within
+  // direct_chunk_bytes.
+  return direct_possible(size) && n > 0 && n <= size_t(size) * (direct_chunk_bytes(size) / elem);
 }
+
+// The agreement's areas hold one slot per peer: peer r's is slot peer_index(me, r).
+size_t peer_index(int me, int r) { return size_t(r < me ? r : r - 1); }
 
 struct StoreError : std::runtime_error {
   std::string code;
@@ -303,8 +339,8 @@ struct Group {
   template <typename T>
   void collective(Job* j);
   void check_agreement(Job* j, const char* x, size_t elem);
-  // The agreement's receive and send areas, one slot per rank (see check_agreement); kept from
-  // call to call (4 + 4 MB with 4 ranks) so that no call allocates or clears them.
+  // The agreement's receive and send areas, one slot per peer (see check_agreement); kept from
+  // call to call (3 + 3 MiB with 4 ranks, 4 + 4 MiB with 2) so that no call allocates or clears them.
   std::vector<char> agree_rx, agree_tx;
 };
 
@@ -408,8 +444,8 @@ void Group::execute(Job* j) {
 //
 // A direct all-reduce (x given) also sends each peer that peer's chunk of x in the same message,
 // so its first data hop costs no wait of its own. That stays safe under a mismatch because every
-// receive is posted with room for a whole slot (kAgreeBytes: the description and the largest
-// chunk use_direct allows) whatever this rank's own call is, every rank sends every other rank
+// receive is posted with room for a whole slot (agree_slot_bytes: the description and the largest
+// chunk use_direct allows in a group of this size) whatever this rank's own call is, every rank sends every other rank
 // exactly one message per call, and no chunk is used before the descriptions are compared.
 void Group::check_agreement(Job* j, const char* x, size_t elem) {
   int64_t mine[4] = {int64_t(j->kind), j->f64 ? 64 : 32, int64_t(j->in_n), int64_t(j->arg)};
@@ -417,20 +453,21 @@ void Group::check_agreement(Job* j, const char* x, size_t elem) {
   std::memcpy(&all[size_t(rank) * 4], mine, sizeof mine);
   if (size > 1) {
     // With a group size that never goes direct no message carries data: descriptions only.
-    const size_t rx_slot = direct_possible(size) ? kAgreeBytes : kDescBytes;
-    const size_t tx_slot = x ? kAgreeBytes : kDescBytes;
-    if (agree_rx.size() < size_t(size) * rx_slot) agree_rx.resize(size_t(size) * rx_slot);
-    if (agree_tx.size() < size_t(size) * tx_slot) agree_tx.resize(size_t(size) * tx_slot);
+    const size_t rx_slot = direct_possible(size) ? agree_slot_bytes(size) : kDescBytes;
+    const size_t tx_slot = x ? agree_slot_bytes(size) : kDescBytes;
+    const size_t peers = size_t(size) - 1;
+    if (agree_rx.size() < peers * rx_slot) agree_rx.resize(peers * rx_slot);
+    if (agree_tx.size() < peers * tx_slot) agree_tx.resize(peers * tx_slot);
     auto rb = context->createUnboundBuffer(agree_rx.data(), agree_rx.size());
     auto tb = context->createUnboundBuffer(agree_tx.data(), agree_tx.size());
     const uint64_t slot = gloo::Slot::build(kAgreeSlot, tag++);
     const size_t n = j->in_n;
     for (int r = 0; r < size; r++) {
-      if (r != rank) rb->recv(r, slot, size_t(r) * rx_slot, rx_slot);
+      if (r != rank) rb->recv(r, slot, peer_index(rank, r) * rx_slot, rx_slot);
     }
     for (int r = 0; r < size; r++) {
       if (r == rank) continue;
-      char* m = &agree_tx[size_t(r) * tx_slot];
+      char* m = &agree_tx[peer_index(rank, r) * tx_slot];
       std::memcpy(m, mine, kDescBytes);
       size_t bytes = kDescBytes;
       if (x) {
@@ -438,12 +475,12 @@ void Group::check_agreement(Job* j, const char* x, size_t elem) {
         std::memcpy(m + kDescBytes, x + lo * elem, (hi - lo) * elem);
         bytes += (hi - lo) * elem;
       }
-      tb->send(r, slot, size_t(r) * tx_slot, bytes);
+      tb->send(r, slot, peer_index(rank, r) * tx_slot, bytes);
     }
     for (int r = 1; r < size; r++) rb->waitRecv(timeout);
     for (int r = 1; r < size; r++) tb->waitSend(timeout);
     for (int r = 0; r < size; r++) {
-      if (r != rank) std::memcpy(&all[size_t(r) * 4], &agree_rx[size_t(r) * rx_slot], kDescBytes);
+      if (r != rank) std::memcpy(&all[size_t(r) * 4], &agree_rx[peer_index(rank, r) * rx_slot], kDescBytes);
     }
   }
   auto describe = [&](int r) {
@@ -461,6 +498,20 @@ void Group::check_agreement(Job* j, const char* x, size_t elem) {
                  describe(r) + "); every rank must make the same collective calls in the same order";
       return;
     }
+  }
+}
+
+// x /= size, elementwise (the 'avg' of a sum). For a power of two, as a product with its exact
+// reciprocal: both round the same exact value x·2^-k, so the bits are the same (subnormals, ±0,
+// infinities and NaN included) and a multiply is cheaper than a divide.
+template <typename T>
+void divide_by(T* x, size_t n, int size) {
+  if ((size & (size - 1)) == 0) {
+    const T r = T(1) / T(size);
+    for (size_t i = 0; i < n; i++) x[i] *= r;
+  } else {
+    const T d = T(size);
+    for (size_t i = 0; i < n; i++) x[i] /= d;
   }
 }
 
@@ -482,8 +533,11 @@ ReduceFn<T> reduce_fn(int op) {
 // other rank (a second hop). Two dependent waits where Gloo's ring splits x into at least 2 × size
 // segments and waits for each ring step in turn. It moves the same bytes as the ring. Every rank
 // gets each reduced chunk from its owner, so the result is the same on every rank (the reduction
-// order differs from the ring's, as rounding allows). Called after check_agreement(j, x, ...)
-// found every rank making this same call.
+// order differs from the ring's, as rounding allows; with 2 ranks there is one order, a + b).
+// The second hop's receives are posted before the reduction, so each peer's readiness to receive
+// is known by the time the reduced chunk is sent (a send waits for it). 'avg' divides the owner's
+// reduced chunk before it is sent: the same bits as dividing the whole sum afterwards, on 1/size
+// of the elements. Called after check_agreement(j, x, ...) found every rank making this same call.
 template <typename T>
 void direct_finish(Group* g, T* x, size_t n, int op) {
   const int P = g->size, me = g->rank;
@@ -492,23 +546,27 @@ void direct_finish(Group* g, T* x, size_t n, int op) {
   const size_t mine = len(me);
   const ReduceFn<T> fn = reduce_fn<T>(op);
   T* own = x + lo(me);
-  for (int r = 0; r < P; r++) {
-    if (r != me && mine) fn(own, own, reinterpret_cast<const T*>(&g->agree_rx[size_t(r) * kAgreeBytes + kDescBytes]), mine);
-  }
   auto xb = g->context->createUnboundBuffer(x, n * sizeof(T));
   const uint64_t slot = gloo::Slot::build(kGatherSlot, g->tag++);
+  // The receives write the other ranks' chunks of x only; the reduction below writes only ours.
   int recvs = 0, sends = 0;
   for (int r = 0; r < P; r++) {
-    if (r == me) continue;
-    if (len(r)) xb->recv(r, slot, lo(r) * sizeof(T), len(r) * sizeof(T)), recvs++;
-    if (mine) xb->send(r, slot, lo(me) * sizeof(T), mine * sizeof(T)), sends++;
+    if (r != me && len(r)) xb->recv(r, slot, lo(r) * sizeof(T), len(r) * sizeof(T)), recvs++;
+  }
+  if (mine) {
+    const size_t slot_bytes = agree_slot_bytes(P);
+    for (int r = 0; r < P; r++) {
+      if (r == me) continue;
+      const char* chunk = &g->agree_rx[peer_index(me, r) * slot_bytes + kDescBytes];
+      fn(own, own, reinterpret_cast<const T*>(chunk), mine);
+    }
+    if (op == kAvg) divide_by(own, mine, P);
+    for (int r = 0; r < P; r++) {
+      if (r != me) xb->send(r, slot, lo(me) * sizeof(T), mine * sizeof(T)), sends++;
+    }
   }
   for (int i = 0; i < recvs; i++) xb->waitRecv(g->timeout);
   for (int i = 0; i < sends; i++) xb->waitSend(g->timeout);
-  if (op == kAvg) {
-    const T d = T(P);
-    for (size_t i = 0; i < n; i++) x[i] /= d;
-  }
 }
 
 template <typename T>
@@ -519,11 +577,9 @@ void all_reduce(Group* g, T* x, size_t n, int op) {
   opts.setReduceFunction(reduce_fn<T>(op));
   opts.setTag(g->tag++);
   opts.setTimeout(g->timeout);
+  opts.setMaxSegmentSize(kRingSegmentBytes);
   gloo::allreduce(opts);
-  if (op == kAvg) {
-    const T d = T(g->size);
-    for (size_t i = 0; i < n; i++) x[i] /= d;
-  }
+  if (op == kAvg) divide_by(x, n, g->size);
 }
 
 template <typename T>

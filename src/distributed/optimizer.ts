@@ -34,11 +34,34 @@ export interface DistributedOptimizerOptions {
 }
 
 interface Bucket {
-  /** The parameters whose grads it carries, with their offsets in `buffer`. */
+  /** The parameters whose grads it carries, with their offsets in the bucket. */
   params: Param[];
   offsets: number[];
-  /** The fused buffer, or undefined for a bucket of one grad, reduced in place (no copies). */
+  /** The number of elements: the sum of the grads' lengths. */
+  length: number;
+  ctor: Float32ArrayConstructor | Float64ArrayConstructor;
+  /**
+   * The fused buffer of a bucket of several grads that are not consecutive views of one buffer
+   * (copied in, reduced, copied out); made on first use.
+   */
   buffer?: Floats;
+}
+
+/**
+ * The grads of `b` as one array, when they are already laid end to end in one buffer (a bucket of
+ * one grad; consecutive views, as paramArena's): that array is reduced in place, without copies,
+ * and holds the same elements in the same order as the fused buffer would.
+ */
+function inPlace(b: Bucket): Floats | undefined {
+  const first = b.params[0]!.grad as Floats;
+  if (b.params.length === 1) return first;
+  let end = first.byteOffset + first.byteLength;
+  for (let i = 1; i < b.params.length; i++) {
+    const g = b.params[i]!.grad as Floats;
+    if (g.buffer !== first.buffer || g.byteOffset !== end) return undefined;
+    end += g.byteLength;
+  }
+  return new b.ctor(first.buffer as ArrayBuffer, first.byteOffset, b.length);
 }
 
 export class DistributedOptimizer<O extends WrappableOptimizer = WrappableOptimizer> {
@@ -72,30 +95,18 @@ export class DistributedOptimizer<O extends WrappableOptimizer = WrappableOptimi
   }
 
   /**
-   * Buckets of consecutive same-dtype grads up to bucketBytes; a bucket of one grad is reduced in
-   * place, the others through a fused buffer (copied in, reduced, copied out). Rebuilt when the
-   * params change.
+   * Buckets of consecutive same-dtype grads up to bucketBytes. A bucket whose grads lie end to end
+   * in one buffer (one grad; consecutive views of a paramArena) is reduced in place at each step,
+   * the others through a fused buffer (copied in, reduced, copied out). Rebuilt when the params
+   * change.
    */
   private plan(params: Param[]): Bucket[] {
     const layout = params.map((p) => `${p.name}:${p.grad.constructor.name}:${p.grad.length}`).join('|');
     if (layout === this.layout) return this.buckets;
     const buckets: Bucket[] = [];
-    let open: { params: Param[]; bytes: number; ctor: Function } | undefined;
+    let open: Bucket | undefined;
     const close = (): void => {
-      if (!open) return;
-      if (open.params.length === 1) {
-        buckets.push({ params: open.params, offsets: [0] });
-        open = undefined;
-        return;
-      }
-      const Ctor = open.ctor as Float32ArrayConstructor | Float64ArrayConstructor;
-      const offsets: number[] = [];
-      let at = 0;
-      for (const p of open.params) {
-        offsets.push(at);
-        at += p.grad.length;
-      }
-      buckets.push({ params: open.params, offsets, buffer: new Ctor(at) });
+      if (open) buckets.push(open);
       open = undefined;
     };
     for (const p of params) {
@@ -103,15 +114,17 @@ export class DistributedOptimizer<O extends WrappableOptimizer = WrappableOptimi
       if (!(g instanceof Float32Array) && !(g instanceof Float64Array)) {
         throw new OptimTypeError(`DistributedOptimizer: ${p.name}.grad must be a Float32Array or a Float64Array`);
       }
+      const ctor = g.constructor as Float32ArrayConstructor | Float64ArrayConstructor;
       if (g.byteLength >= this.bucketBytes) {
         close();
-        buckets.push({ params: [p], offsets: [0] });  // reduced in place, no copy
+        buckets.push({ params: [p], offsets: [0], length: g.length, ctor });  // reduced in place, no copy
         continue;
       }
-      if (open && (open.ctor !== g.constructor || open.bytes + g.byteLength > this.bucketBytes)) close();
-      open ??= { params: [], bytes: 0, ctor: g.constructor };
+      if (open && (open.ctor !== ctor || (open.length + g.length) * g.BYTES_PER_ELEMENT > this.bucketBytes)) close();
+      open ??= { params: [], offsets: [], length: 0, ctor };
       open.params.push(p);
-      open.bytes += g.byteLength;
+      open.offsets.push(open.length);
+      open.length += g.length;
     }
     close();
     this.buckets = buckets;
@@ -144,26 +157,29 @@ export class DistributedOptimizer<O extends WrappableOptimizer = WrappableOptimi
     const buckets = this.plan(params);
     const pg = this.processGroup;
     // Every bucket's all-reduce is queued at once (they run in order on the group's thread),
-    // each right after its copy-in, so copying the next bucket overlaps the current exchange.
+    // each right after its copy-in, so copying the next bucket in overlaps the current exchange,
+    // and each fused bucket is copied out as soon as its own all-reduce settles, while the next
+    // ones are still in flight. The all-reduce applies the 1/worldSize of 'avg' itself.
     const pending: Array<Promise<void>> = [];
     for (const b of buckets) {
-      if (!b.buffer) {
-        pending.push(pg.allReduce(b.params[0]!.grad as Floats, { op: 'avg' }));
+      const span = inPlace(b);
+      if (span) {
+        pending.push(pg.allReduce(span, { op: 'avg' }));
         continue;
       }
-      for (let i = 0; i < b.params.length; i++) b.buffer.set(b.params[i]!.grad as Floats, b.offsets[i]);
-      pending.push(pg.allReduce(b.buffer, { op: 'avg' }));
+      const buffer = (b.buffer ??= new b.ctor(b.length));
+      for (let i = 0; i < b.params.length; i++) buffer.set(b.params[i]!.grad as Floats, b.offsets[i]);
+      pending.push(pg.allReduce(buffer, { op: 'avg' }).then(() => {
+        for (let i = 0; i < b.params.length; i++) {
+          const g = b.params[i]!.grad as Floats;
+          g.set(buffer.subarray(b.offsets[i], b.offsets[i]! + g.length));
+        }
+      }));
     }
+    if (pending.length === 1) return pending[0];
     const settled = await Promise.allSettled(pending);
     const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason;
-    for (const b of buckets) {
-      if (!b.buffer) continue;
-      for (let i = 0; i < b.params.length; i++) {
-        const g = b.params[i]!.grad as Floats;
-        g.set(b.buffer.subarray(b.offsets[i], b.offsets[i]! + g.length));
-      }
-    }
   }
 
   /** Zeroes the gradients, except between the passes of an accumulation cycle. */
