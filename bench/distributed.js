@@ -120,7 +120,10 @@ async function optimizerRows() {
     const per = (key) => slowestRankMedian(res.map((r) => r[model][key]));
     const step = per('step');
     const allReduce = per('allReduce');
-    const local = median(res.flatMap((r) => r[model].local));
+    // Every part as the step itself: per repeat the slowest rank, then the median over repeats
+    // (a median over both ranks' local steps had compared the slowest rank's step with a
+    // typical rank's parts).
+    const local = per('local');
     return { model, elements: res[0][model].elements, stepMs: step, allReduceMs: allReduce, localMs: local, ratio: step / (allReduce + local), repeats: res[0][model].step.length };
   });
 }
