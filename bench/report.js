@@ -149,13 +149,14 @@ function torchSection(peer) {
   const head = "## Against PyTorch's Adam: float32 `Adam.step()` (ours: native, nonFinite 'error') vs torch's for-loop (foreach=False) and fused (fused=True) CPU Adam, and the bandwidth limit";
   const lines = [head, ''];
   if (peer.error) lines.push(`PyTorch not measured: ${peer.error}.`, '');
-  else lines.push(`torch ${peer.torch} in a python3 subprocess of the same run (bench/torch_adam.py), timed as ours are: medians of 7 samples of ≥ 20 ms. The limit: an in-place axpy through our sgd kernel (3 float32 streams) at the same n and thread count, scaled to Adam's 7 streams.`, '');
+  else lines.push(`torch ${peer.torch} in a python3 subprocess of the same run (bench/torch_adam.py), timed as ours are: medians of 7 samples of ≥ 20 ms. Ours and torch's run in alternation, ${peer.rounds ?? 1} round(s) (the bandwidth this shared host leaves moves between minutes); each cell is the median of its rounds, and the last column gives ours ÷ torch fused per round. The limit: an in-place axpy through our sgd kernel (3 float32 streams) at the same n and thread count, scaled to Adam's 7 streams.`, '');
   const f = (x) => (x === null || x === undefined ? '–' : fmt(x));
   const ratio = (a, b) => (a === null || b === null || b === undefined ? '–' : `${(a / b).toFixed(2)}×`);
   lines.push(
     table(
-      ['threads', 'n', 'ours ns/el', 'torch for-loop ns/el', 'torch fused ns/el', 'ours ÷ torch fused', 'limit ns/el', 'ours ÷ limit'],
-      peer.rows.map((r) => [String(r.threads), String(r.n), fmt(r.oursNsPerElem), f(r.torchForloopNsPerElem), f(r.torchFusedNsPerElem), ratio(r.oursNsPerElem, r.torchFusedNsPerElem), fmt(r.boundNsPerElem), ratio(r.oursNsPerElem, r.boundNsPerElem)]),
+      ['threads', 'n', 'ours ns/el', 'torch for-loop ns/el', 'torch fused ns/el', 'ours ÷ torch fused', 'limit ns/el', 'ours ÷ limit', 'ours ÷ torch fused, per round'],
+      peer.rows.map((r) => [String(r.threads), String(r.n), fmt(r.oursNsPerElem), f(r.torchForloopNsPerElem), f(r.torchFusedNsPerElem), ratio(r.oursNsPerElem, r.torchFusedNsPerElem), fmt(r.boundNsPerElem), ratio(r.oursNsPerElem, r.boundNsPerElem),
+        (r.oursRounds ?? []).map((o, k) => ratio(o, r.torchFusedRounds?.[k] ?? null)).join(', ') || '–']),
     ),
   );
   return lines.join('\n');
