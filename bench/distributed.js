@@ -151,7 +151,7 @@ function render(r) {
   lines.push('## DistributedOptimizer(Adam).step() on 2 ranks', '');
   lines.push(table(['model', 'elements', 'step ms', 'all-reduce ms', 'local Adam.step ms', 'step / (all-reduce + local)'],
     r.optimizer.map((x) => [x.model, x.elements, fmt(x.stepMs), fmt(x.allReduceMs), fmt(x.localMs), fmt(x.ratio)])));
-  lines.push('', 'Medians over the repeats, the three measured in alternation after a barrier each. Target: ≤ 1.1.', '');
+  lines.push('', 'Each column: per repeat the slowest rank, then the median over the repeats; the three measured in alternation, the step and the all-reduce after a barrier each. Target: ≤ 1.1.', '');
   lines.push('## The demo\'s softmax training (Adam, global batches of 128, float32, synthetic Fashion-MNIST)', '');
   lines.push(table(['ranks', 'samples', 'seconds', 'samples/s', 'final loss'],
     r.softmax.map((x) => [x.ranks, x.samples, fmt(x.seconds), fmt(x.samplesPerSecond), fmt(x.loss, 4)])));
