@@ -101,8 +101,13 @@ export function setNumThreads(n: number): void {
  */
 export function lineOffsetHint(): Backend['lineOffset'] {
   if (current !== undefined) return current.lineOffset;
-  const v = (process.env.OPTIM_BACKEND ?? 'auto').trim().toLowerCase();
-  return v === '' || v === 'auto' || v === 'native' ? loadNative().backend?.lineOffset : undefined;
+  let choice: BackendName;
+  try {
+    choice = envChoice();
+  } catch {
+    return undefined; // a bad OPTIM_BACKEND is reported by the first step, not by param()
+  }
+  return choice === 'auto' || choice === 'native' ? loadNative().backend?.lineOffset : undefined;
 }
 
 /** Whether the native addon can be loaded here (without switching to it). */

@@ -220,22 +220,20 @@ export abstract class Optimizer<G extends GroupBase> {
   private readonly core: StepCore<G>;
   private readonly spec: OptimizerSpec<G>;
   private readonly optionKeys: readonly string[];
-  private readonly checkOptions: OptionChecker;
   /** Every buffer a saved state may hold, and those it must hold (the kernel's unconditional ones). */
   private readonly buffers: readonly string[];
   private readonly requiredBuffers: readonly string[];
-  /** The step hooks (src/optim/hooks.ts). */
-  private readonly hooks: StepHooks;
   /** The names seen by `checkStepGroups`, kept between steps. */
   private readonly stepNames = new Map<string, Param>();
 
   protected constructor(params: unknown, options: unknown, spec: OptimizerSpec<G>) {
     this.spec = spec;
-    this.hooks = new StepHooks(spec.name, 1);
     this.optionKeys = Object.keys(spec.defaults);
-    this.checkOptions = optionChecker(spec.defaults, spec.signed, spec.unit);
     const base = Optimizer.prototype as unknown as Optimizer<G>;
-    this.core = new StepCore(spec, this.hooks, this.tx, this.paramGroups, this.checkOptions, {
+    // The step hooks (src/optim/hooks.ts) and the option checks live in the core.
+    const hooks = new StepHooks(spec.name, 1);
+    const checkOptions = optionChecker(spec.defaults, spec.signed, spec.unit);
+    this.core = new StepCore(spec, hooks, this.tx, this.paramGroups, checkOptions, {
       update: this.update,
       checkHyper: this.checkHyper === base.checkHyper ? undefined : this.checkHyper,
       kernelFor: this.kernelFor === base.kernelFor ? undefined : this.kernelFor,
@@ -333,7 +331,7 @@ export abstract class Optimizer<G extends GroupBase> {
    * `[closure]`); it may return replacement arguments. See src/optim/hooks.ts for the rules.
    */
   registerStepPreHook(hook: StepPreHook<this, [closure?: () => unknown]>): HookHandle {
-    return this.hooks.register('pre', hook);
+    return this.core.hooks.register('pre', hook);
   }
 
   /**
@@ -341,7 +339,7 @@ export abstract class Optimizer<G extends GroupBase> {
    * or skipped one). See src/optim/hooks.ts.
    */
   registerStepPostHook(hook: StepPostHook<this, [closure?: () => unknown]>): HookHandle {
-    return this.hooks.register('post', hook);
+    return this.core.hooks.register('post', hook);
   }
 
   /** `step` without the hooks (static: see StepCore). */
@@ -400,10 +398,8 @@ export abstract class Optimizer<G extends GroupBase> {
       const calls = plan.calls;
       for (let c = 0; c < calls.length; c++) {
         const call = calls[c];
-        const scalars = plan.scalars;
-        fillOptionScalars(plan.fromOptions, group, scalars);
-        const flags = plan.flags | call.extraFlags | core.m.fillScalars.call(this, group, plan.flags, call.states[0], scalars);
-        const bad = backend.step(plan.kernel, call.list, scalars, flags | check);
+        const flags = plan.flags | call.extraFlags | Optimizer.scalarsFor(this, core, plan, group, call.states[0]);
+        const bad = backend.step(plan.kernel, call.list, plan.scalars, flags | check);
         if (bad !== undefined) return this.refuse(call.params[bad], loss);
         if (core.m.commit === undefined) Optimizer.advance(core.spec, call.states);
         else core.m.commit.call(this, call.states);
@@ -476,7 +472,7 @@ export abstract class Optimizer<G extends GroupBase> {
       if (bit === undefined) continue;
       for (const call of plan.calls) {
         for (const p of call.params) core.tx.saveArray(p.data);
-        opt.scalarsFor(plan, groups[i], call.states[0]);
+        Optimizer.scalarsFor(opt, core, plan, groups[i], call.states[0]);
         backend.step(plan.kernel, call.list, plan.scalars, plan.flags | bit);
       }
     }
@@ -692,7 +688,7 @@ export abstract class Optimizer<G extends GroupBase> {
    * the type of its default (options.ts); an optimizer with rules between options adds them.
    */
   protected checkHyper(group: G, where: Where): void {
-    this.checkOptions(group, where);
+    this.core.checkOptions(group, where);
   }
   /**
    * The kernel flags a group's options select; by default the weight-decay flag (coupled) when the
@@ -728,9 +724,9 @@ export abstract class Optimizer<G extends GroupBase> {
   }
 
   /** Fills a call's scalars, the options' and the optimizer's; returns the step's extra flags. */
-  private scalarsFor(plan: Plan, group: G, state: ParamState): number {
+  private static scalarsFor<G extends GroupBase>(opt: Optimizer<G>, core: StepCore<G>, plan: Plan, group: G, state: ParamState): number {
     fillOptionScalars(plan.fromOptions, group, plan.scalars);
-    return this.fillScalars(group, plan.flags, state, plan.scalars);
+    return core.m.fillScalars.call(opt, group, plan.flags, state, plan.scalars);
   }
 
   /**
