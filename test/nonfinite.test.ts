@@ -58,7 +58,7 @@ interface ScanCase {
 
 /**
  * Lengths around the scan's block widths (1 KB: 256 floats, 128 doubles; then one 64-byte
- * vector: 16 floats, 8 doubles), the SIMD widths, and the 1024 elements from which a tensor is
+ * vector: 16 floats, 8 doubles), the SIMD widths, and the 128 elements from which a tensor is
  * scanned from its first cache-line boundary.
  */
 const lengthArb = fc.oneof(
