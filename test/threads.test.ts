@@ -1,6 +1,7 @@
 /**
  * Multi-core steps (native backend): a step of at least 131072 elements is split across the
- * pool's threads in contiguous ranges (native/kernels/pool.h). The updates are elementwise, so
+ * pool's threads in chunks, each thread taking its own run of chunks first and then what the
+ * others have left (native/kernels/pool.h). The updates are elementwise, so
  * every kernel, on every instruction set, must give the same bytes with 1, 2 or 3 threads (3 on a
  * 2-core machine: more parts than cores), for tensors split across parts and tensors whole; the
  * non-finite scan must report the same first bad tensor and change nothing.
@@ -86,6 +87,40 @@ describe.runIf(addon !== undefined)('the split non-finite scan', () => {
       });
     }
   }
+});
+
+describe.runIf(addon !== undefined)('parts that take each other\'s chunks', () => {
+  const { kernel, flags, stride, scalars } = KERNEL_CASES[0];
+  // 48 tensors of 9000 elements: 54 chunks of 8192, cut across tensors. With 3 parts on 2 cores
+  // a part often runs out first and takes the others' last chunks, where the second bad value is.
+  const COUNT = 48;
+  const N = 9000;
+  const makeMany = () => {
+    const rand = uniformStream(5);
+    return Array.from({ length: COUNT * stride }, (_, k) => Float32Array.from({ length: N }, () => (k % stride >= 2 ? rand() * 2 : rand() * 4 - 2)));
+  };
+  for (const [first, second] of [[3, 47], [20, 21], [46, 47], [0, 40]]) {
+    it(`report tensor ${first} before ${second}, and write nothing, at every one of 40 tries (3 threads)`, () => {
+      setNumThreads(3);
+      const list = makeMany();
+      list[first * stride + 1][N - 1] = NaN;
+      list[second * stride + 1][0] = Infinity;
+      const before = bytes(list).map((b) => Buffer.from(b));
+      const got = new Set<unknown>();
+      for (let k = 0; k < 40; k++) got.add(backend!.step(kernel, list, scalars, flags | CHECK_FINITE));
+      expect([...got]).toEqual([first]);
+      expect(differing(bytes(list), before)).toEqual([]);
+    });
+  }
+  it('step every chunk exactly once: the bytes of 3 threads over 40 steps equal 1 thread\'s', () => {
+    const runs = [1, 3].map((threads) => {
+      setNumThreads(threads);
+      const list = makeMany();
+      for (let k = 0; k < 40; k++) backend!.step(kernel, list, scalars, flags);
+      return bytes(list);
+    });
+    expect(differing(runs[1], runs[0])).toEqual([]);
+  });
 });
 
 describe('setNumThreads', () => {

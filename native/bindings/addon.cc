@@ -8,6 +8,7 @@
 #include <node_api.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -320,20 +321,38 @@ inline size_t scan_aligned(optim::FirstNonFiniteFn<T> scan, const T* g, size_t n
 // 65536 float32 Adam elements, so below two such parts one thread is as fast.
 constexpr size_t kMinPartElements = size_t(1) << 16;
 
-// One call's elements as one range, cut into parts at multiples of 64 elements (whole cache lines
-// and SIMD vectors); a part's range may span several tensors. The updates are elementwise, so a
-// tensor split between parts gets the same bits as one run whole.
+// One call's elements as one range, cut into chunks at multiples of 64 elements (whole cache
+// lines and SIMD vectors); a chunk may span several tensors. Each part owns a run of consecutive
+// chunks and takes them from the front; a part that runs out takes the chunks left to the others
+// from their back. So a thread that runs slower (a core shared with another tenant: on this
+// 2-vCPU VM the worker's half of a 1e6-element Adam step took 1.3 to 1.4x the caller's, perf)
+// gives work away instead of making the caller wait, while each thread still streams through
+// its own memory in order. The updates are elementwise, so the bits are the same whoever steps a
+// chunk.
 template <typename T, typename S>
 struct Split {
+  // Chunks per part: the finest unit of balance (1/16 of a part). No smaller than kMinChunk
+  // elements, so a claim (one compare-and-swap) stays far below a chunk's work.
+  static constexpr size_t kChunksPerPart = 16;
+  static constexpr size_t kMinChunk = size_t(1) << 13;
+
   const std::vector<TensorRef<T, S>>& ts;
   std::vector<size_t> start;  // start[i]: index of tensor i's first element in the range
   size_t total = 0;
+  size_t chunk = 0;           // elements per chunk (a multiple of 64)
+  size_t chunks = 0;
   int parts = 1;
   const optim::FirstNonFiniteFn<T> first_nonfinite;
   optim::StepFn<T, S> fn = nullptr;
   const double* s = nullptr;
   uint32_t flags = 0;
-  size_t first_bad[optim::kMaxPoolThreads];  // the scan: per part, its first bad tensor or SIZE_MAX
+  std::atomic<size_t> first_bad{SIZE_MAX};  // the scan: the first tensor found bad so far
+  // Per part, its chunks not yet taken, [lo, hi) packed as lo << 32 | hi: the owner takes lo,
+  // others take hi - 1, each with one compare-and-swap, so no chunk is taken twice.
+  struct alignas(64) Queue {
+    std::atomic<uint64_t> range{0};
+  };
+  Queue queue[optim::kMaxPoolThreads];
 
   Split(const std::vector<TensorRef<T, S>>& list, optim::FirstNonFiniteFn<T> scan)
       : ts(list), first_nonfinite(scan) {
@@ -344,14 +363,49 @@ struct Split {
     const int threads = optim::pool_threads();
     parts = by_size < size_t(threads) ? int(by_size) : threads;
     if (parts < 1) parts = 1;
+    const size_t want = total / (size_t(parts) * kChunksPerPart);
+    chunk = ((want > kMinChunk ? want : kMinChunk) + 63) & ~size_t(63);
+    chunks = (total + chunk - 1) / chunk;
   }
-  size_t bound(int k) const { return k >= parts ? total : ((total / size_t(parts)) * size_t(k)) & ~size_t(63); }
 
-  // Calls visit(i, offset, count) for each piece of a tensor in part k, in tensor order; stops
-  // when visit returns false.
+  // Deals the chunks out again, in order, the same number (give or take one) to each part.
+  void deal() {
+    for (int k = 0; k < parts; k++) {
+      const uint64_t lo = chunks * size_t(k) / size_t(parts), hi = chunks * size_t(k + 1) / size_t(parts);
+      queue[k].range.store(lo << 32 | hi, std::memory_order_relaxed);
+    }
+  }
+
+  // Takes a chunk of part q's: its first (owner) or its last; false when none is left.
+  bool take(int q, bool owner, size_t* c) {
+    std::atomic<uint64_t>& r = queue[q].range;
+    uint64_t cur = r.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t lo = cur >> 32, hi = cur & 0xffffffffu;
+      if (lo >= hi) return false;
+      const uint64_t next = owner ? ((lo + 1) << 32 | hi) : (lo << 32 | (hi - 1));
+      if (r.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
+        *c = owner ? lo : hi - 1;
+        return true;
+      }
+    }
+  }
+
+  // Part k's work: its own chunks, then what the others have left, visit(element lo, hi) each.
   template <typename Visit>
-  void pieces(int k, Visit visit) const {
-    const size_t lo = bound(k), hi = bound(k + 1);
+  void work(int k, Visit visit) {
+    size_t c;
+    while (take(k, true, &c)) visit(c * chunk, std::min(total, (c + 1) * chunk));
+    for (int d = 1; d < parts; d++) {
+      const int q = (k + d) % parts;
+      while (take(q, false, &c)) visit(c * chunk, std::min(total, (c + 1) * chunk));
+    }
+  }
+
+  // Calls visit(i, offset, count) for each piece of a tensor in elements [lo, hi), in tensor
+  // order; stops when visit returns false.
+  template <typename Visit>
+  void pieces(size_t lo, size_t hi, Visit visit) const {
     size_t i = size_t(std::upper_bound(start.begin(), start.end(), lo) - start.begin()) - 1;
     for (; i < ts.size() && start[i] < hi; i++) {
       const size_t a = lo > start[i] ? lo - start[i] : 0;
@@ -360,24 +414,36 @@ struct Split {
     }
   }
 
+  // Lowers first_bad to i (a racing part may have found an earlier one).
+  void found(size_t i) {
+    size_t cur = first_bad.load(std::memory_order_relaxed);
+    while (i < cur && !first_bad.compare_exchange_weak(cur, i, std::memory_order_relaxed)) {
+    }
+  }
+
   static void scan_part(void* ctx, int k) {
     Split& sp = *static_cast<Split*>(ctx);
-    sp.first_bad[k] = SIZE_MAX;
-    sp.pieces(k, [&](size_t i, size_t a, size_t n) {
-      if (scan_aligned(sp.first_nonfinite, sp.ts[i].g + a, n) < n) {
-        sp.first_bad[k] = i;
-        return false;
-      }
-      return true;
+    sp.work(k, [&](size_t lo, size_t hi) {
+      sp.pieces(lo, hi, [&](size_t i, size_t a, size_t n) {
+        // A tensor after one already found bad cannot be the first.
+        if (i > sp.first_bad.load(std::memory_order_relaxed)) return false;
+        if (scan_aligned(sp.first_nonfinite, sp.ts[i].g + a, n) < n) {
+          sp.found(i);
+          return false;
+        }
+        return true;
+      });
     });
   }
 
   static void step_part(void* ctx, int k) {
-    const Split& sp = *static_cast<const Split*>(ctx);
-    sp.pieces(k, [&](size_t i, size_t a, size_t n) {
-      if (i + 1 < sp.ts.size() && a + n == sp.ts[i].n) prefetch_head(sp.ts[i + 1]);
-      step_aligned(sp.fn, slice(sp.ts[i], a, n), sp.s, sp.flags);
-      return true;
+    Split& sp = *static_cast<Split*>(ctx);
+    sp.work(k, [&](size_t lo, size_t hi) {
+      sp.pieces(lo, hi, [&](size_t i, size_t a, size_t n) {
+        if (i + 1 < sp.ts.size() && a + n == sp.ts[i].n) prefetch_head(sp.ts[i + 1]);
+        step_aligned(sp.fn, slice(sp.ts[i], a, n), sp.s, sp.flags);
+        return true;
+      });
     });
   }
 };
@@ -423,15 +489,16 @@ napi_value step(napi_env env, optim::FirstNonFiniteFn<T> scan, optim::StepFn<T, 
   if (total >= 2 * kMinPartElements && optim::pool_threads() > 1) {
     Split<T, S> sp(ts, scan);
     if (flags & optim::F_CHECK_FINITE) {
+      sp.deal();
       optim::pool_run(sp.parts, &Split<T, S>::scan_part, &sp);
-      size_t bad = SIZE_MAX;
-      for (int k = 0; k < sp.parts; k++) bad = sp.first_bad[k] < bad ? sp.first_bad[k] : bad;
+      const size_t bad = sp.first_bad.load(std::memory_order_relaxed);
       if (bad != SIZE_MAX) return bad_tensor(env, scan, named, bad);
       if (flags & optim::F_CHECK_ONLY) return nullptr;
     }
     sp.fn = fn;
     sp.s = s;
     sp.flags = flags;
+    sp.deal();
     optim::pool_run(sp.parts, &Split<T, S>::step_part, &sp);
     return nullptr;
   }

@@ -1,7 +1,8 @@
 // The step kernels' thread pool: one per process, started on first use, never stopped.
 //
-// A large step is split into parts, each a contiguous range of the call's elements; the caller
-// runs part 0 and the pool's workers the others. The updates are elementwise, so the bits are the
+// A large step is split into parts (the caller runs part 0, the pool's workers the others), each
+// starting on its own run of the call's elements and then taking what the slower ones have left
+// (Split in bindings/addon.cc). The updates are elementwise, so the bits are the
 // same whatever the number of parts. One job runs at a time: a call that finds the pool busy
 // (another worker_thread or an async call stepping at the same moment) runs all its parts itself.
 //

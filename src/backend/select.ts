@@ -84,7 +84,8 @@ export const MAX_THREADS = 64;
 /**
  * The threads a large native step may use, the caller's included, as torch.set_num_threads: for
  * the whole process (every worker_thread). Default: OPTIM_NUM_THREADS, else every hardware thread.
- * A step of at least 131072 elements is split into contiguous ranges; the updates are elementwise,
+ * A step of at least 131072 elements is split into chunks of whole cache lines, each thread taking
+ * its own run first and then what a slower one has left; the updates are elementwise,
  * so the results are the same bits whatever the count. The built-in linear algebra (native, without
  * OpenBLAS) splits large matrix products across the same threads, also with the same bits. The
  * reference backend runs on one thread.
