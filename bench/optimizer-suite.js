@@ -156,8 +156,8 @@ function nonFiniteTimes(log) {
 /**
  * bfloat16 state (`stateDtype: 'bfloat16'`) against float32 state: Adam f32 through Adam.step(),
  * native, with one step thread and with all of them, sampled in alternation. The state moves 8
- * bytes per element instead of 16 (20 bytes per element in all instead of 28); each call widens
- * and rounds it, a chunk at a time.
+ * bytes per element instead of 16 (20 bytes per element in all instead of 28); the kernel's loop
+ * widens it as it reads and rounds it as it stores.
  */
 function bfloat16Times(log) {
   const out = [];

@@ -135,7 +135,7 @@ function bfloat16Section(rows) {
   return [
     "## bfloat16 state: Adam f32 `Adam.step()`, native, stateDtype 'bfloat16' vs float32 state",
     '',
-    'bfloat16 state halves the state memory (m and v: 8 instead of 16 bytes per element; 20 instead of 28 bytes of traffic per element in all). Each call widens a chunk of state to float32, runs the float32 kernel and rounds back (docs/bfloat16.md): the conversions cost time where the step runs from cache and pay back where it streams from memory.',
+    'bfloat16 state halves the state memory (m and v: 8 instead of 16 bytes per element; 20 instead of 28 bytes of traffic per element in all). The kernel\'s float32 loop reads the state widened and stores it rounded, in the same pass (docs/bfloat16.md): the conversions cost vector instructions where the step runs from cache, and the saved traffic pays where it streams from memory.',
     '',
     table(
       ['step threads', 'n', 'float32 state ns/el', 'bfloat16 state ns/el', 'bfloat16 ÷ float32'],

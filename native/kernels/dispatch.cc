@@ -27,7 +27,7 @@ bool cpu_has_avx512() {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512vl");
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
 #else
   return false;
 #endif

@@ -3,7 +3,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define OPTIM_ISA avx512
 #define OPTIM_ISA_NAME "avx512"
-#define OPTIM_ISA_TARGET "avx512f,avx512vl,avx2,fma,prefer-vector-width=512"
+#define OPTIM_ISA_TARGET "avx512f,avx512vl,avx512bw,avx2,fma,prefer-vector-width=512"
 #define OPTIM_FMA 1
 #include "isa_table.inc"
 #else

@@ -34,7 +34,7 @@ using StepFn = void (*)(const TensorRef<T, S>& t, const double* scalars, uint32_
 
 // A step over float32 p and g with bfloat16 state (bit patterns): every algorithm's float32 loop,
 // its state reads widened and its state writes rounded to nearest even (isa_table.inc,
-// bf16_ref), so the arithmetic is the float32 kernel's and only the storage narrows.
+// Bf16Ptr), so the arithmetic is the float32 kernel's and only the storage narrows.
 using Bf16StepFn = StepFn<float, uint16_t>;
 
 // Index of the first NaN or infinity in x[0, n), or n when every value is finite.

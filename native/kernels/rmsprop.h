@@ -14,8 +14,8 @@ struct rmsprop {
     constexpr bool CENTERED = OPTIM_ON(CENTERED), MOM = OPTIM_ON(MOMENTUM);
     OPTIM_TENSOR(t, sq);
     // gradAvg and momentumBuffer follow squareAvg when their flags make them exist.
-    T* __restrict ga = CENTERED ? t.s[1] : nullptr;
-    T* __restrict buf = MOM ? t.s[CENTERED ? 2 : 1] : nullptr;
+    OPTIM_STATE_PTR(ga, CENTERED ? t.s[1] : nullptr);
+    OPTIM_STATE_PTR(buf, MOM ? t.s[CENTERED ? 2 : 1] : nullptr);
     const decay<S, OPTIM_ON(WD), false, T> decayed(s);
     const T alpha = T(s[S::ALPHA]), oma = T(s[S::ONE_MINUS_ALPHA]), eps = T(s[S::EPS]);
     const T mom = T(s[S::MOMENTUM]), neg_lr = T(s[S::NEG_LR]);
