@@ -16,7 +16,10 @@ struct lion : unconditional_state {
     for (size_t i = 0; i < n; i++) {
       const T gi = g[i], mi = m[i];
       const T c = omb1 * gi + b1 * mi;
-      T u = c > T(0) ? T(1) : c < T(0) ? T(-1) : c;  // c itself when 0 (keeps −0) or NaN
+      // c itself when 0 (keeps −0) or NaN; two flat selects (a nested one is control flow that
+      // GCC does not if-convert for AVX2 or SSE2, and the loop ran one element at a time).
+      T u = c > T(0) ? T(1) : c;
+      u = c < T(0) ? T(-1) : u;
       m[i] = omb2 * gi + b2 * mi;
       if (OPTIM_ON(WD)) u = u + wd * p[i];
       p[i] = p[i] + neg_lr * u;

@@ -16,12 +16,18 @@ struct rprop : unconditional_state {
     for (size_t i = 0; i < n; i++) {
       T gi = sign * g[i];
       const T prod = gi * prev[i];
-      const T f = prod > T(0) ? eta_plus : prod < T(0) ? eta_minus : prod == T(0) ? T(1) : nan;
+      // Flat selects, each on its own compare (nested ones are control flow that GCC does not
+      // if-convert for AVX2 or SSE2: the loop ran one element at a time there).
+      T f = prod == T(0) ? T(1) : nan;
+      f = prod < T(0) ? eta_minus : f;
+      f = prod > T(0) ? eta_plus : f;
       const T x = step[i] * f;
-      const T st = x < lo ? lo : x > hi ? hi : x;
+      T st = x > hi ? hi : x;
+      st = x < lo ? lo : st;
       step[i] = st;
-      if (f == eta_minus) gi = T(0);
-      const T sgn = gi > T(0) ? T(1) : gi < T(0) ? T(-1) : T(0);
+      gi = f == eta_minus ? T(0) : gi;
+      T sgn = gi > T(0) ? T(1) : T(0);
+      sgn = gi < T(0) ? T(-1) : sgn;
       p[i] = p[i] - sgn * st;
       prev[i] = gi;
     }

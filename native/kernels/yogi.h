@@ -16,7 +16,9 @@ struct yogi : unconditional_state {
       const T gi = g[i];
       const T mi = omb1 * gi + b1 * m[i];
       const T g2 = gi * gi, d = v[i] - g2;
-      const T sgn = d > T(0) ? T(1) : d < T(0) ? T(-1) : d;  // jnp.sign: 0 stays 0, NaN stays NaN
+      // jnp.sign: 0 stays 0, NaN stays NaN; two flat selects (see lion.h)
+      T sgn = d > T(0) ? T(1) : d;
+      sgn = d < T(0) ? T(-1) : sgn;
       const T vi = v[i] - (omb2 * sgn) * g2;
       m[i] = mi;
       v[i] = vi;
