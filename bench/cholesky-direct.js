@@ -19,26 +19,8 @@
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { compileBlasDirect } = require('./blas-direct.js');
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** The matrix blas-direct.c's potrf mode factors (same generator). */
-function spd(n) {
-  const a = new Float64Array(n * n);
-  let s = 7;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-      const v = ((s >>> 8) / 8388608 - 1) / n;
-      a[i * n + j] = a[j * n + i] = i === j ? 2 : v;
-    }
-  }
-  return a;
-}
+const { median } = require('./timing.js');
+const { spd } = require('./matrices.js');
 
 /**
  * Child mode: one JSON line per size with the addon's ms (see the header). `which`: 'openblas'

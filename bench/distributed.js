@@ -31,6 +31,7 @@ const { distributedAvailable } = require('../dist/distributed/index.js');
 const { backendInfo } = require('../dist/index.js');
 const { environment } = require('./env.js');
 const { fmt, sizeName, table } = require('./format.js');
+const { median } = require('./timing.js');
 
 const SIZES = [1e3, 1e4, 1e5, 1e6, 1e7];
 const RANKS = [2, 4];
@@ -66,12 +67,6 @@ async function job(command, argv, size) {
     });
   }));
   return Promise.all(runs);
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Per repeat the slowest rank's sample, then the median over the repeats. */

@@ -15,6 +15,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
+const { median } = require('./timing.js');
+const { spd } = require('./matrices.js');
 
 const ROUNDS = 5;
 const CALLS = 3;
@@ -22,26 +24,6 @@ const CASES = [
   { fn: 'choleskyAsync', n: 2000 },
   { fn: 'eighAsync', n: 500 },
 ];
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** A diagonally dominant symmetric matrix (positive definite). */
-function spd(n) {
-  const a = new Float64Array(n * n);
-  let s = 7;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-      const v = ((s >>> 8) / 8388608 - 1) / n;
-      a[i * n + j] = a[j * n + i] = i === j ? 2 : v;
-    }
-  }
-  return a;
-}
 
 /** Child mode: one JSON line, the rounds of every case on `blas` ('openblas' | 'builtin'). */
 async function child(blas) {

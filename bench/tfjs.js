@@ -23,6 +23,7 @@ require('@tensorflow/tfjs-backend-wasm');
 const tfl = require('@tensorflow/tfjs-layers');
 const { Adam, backendInfo, uniformStream } = require('../dist/index.js');
 const { tfjsOptimizer } = require('../dist/tfjs/index.js');
+const { median } = require('./timing.js');
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -57,12 +58,6 @@ function model(optimizer) {
   m.add(tfl.layers.dense({ units: OUT, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) }));
   m.compile({ optimizer, loss: 'categoricalCrossentropy' });
   return m;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
