@@ -397,6 +397,7 @@ bool refuse_resizable(napi_env env, napi_value v, const std::string& fn, size_t 
 // memory to a new ArrayBuffer, which the collector may free while the kernel still runs. So the
 // operands are copied when the call is made and the outputs copied back when it settles, into
 // arrays that still have the memory and length they had.
+
 // A private copy's memory, zeroed. The copy-in runs on the JavaScript thread, into pages never
 // touched: a 2000×2000 float64 matrix (32 MB) took 8192 page faults there, and the copy-in and
 // copy-out of choleskyAsync held the event loop for ~80 ms each (perf: more time in the fault
