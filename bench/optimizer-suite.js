@@ -7,42 +7,12 @@ const optim = require('../dist/index.js');
 const { loadNative } = require('../dist/backend/native.js');
 const { CHECK_FINITE, CHECK_ONLY } = require('../dist/backend/types.js');
 const { lastCall } = require('./cases.js');
-const { measure, measureAll, gc } = require('./timing.js');
+const { measure, measureAll, median, gc } = require('./timing.js');
+const { fillGrad, LAYOUTS } = require('./layouts.js');
 
 /** The kernel call `new Adam(params, { lr: 1e-3 })` makes at its 10th step: kernel, flags, scalars. */
 const ADAM = lastCall(optim.Adam, { lr: 1e-3 });
 const ADAM_STRIDE = ADAM.kernel.stride(ADAM.flags);
-
-function fillGrad(g) {
-  for (let i = 0; i < g.length; i++) g[i] = (i & 1 ? 1e-2 : -1e-2) * (0.5 + (i % 97) / 97);
-}
-
-/** Each param owns its data and grad (param() allocates the grad). */
-function separate(count, n) {
-  return Array.from({ length: count }, () => {
-    const p = optim.param(new Float32Array(n).fill(0.01));
-    fillGrad(p.grad);
-    return p;
-  });
-}
-
-/** Data and grads as views of two large buffers: the layout a parameter arena would give. */
-function views(count, n) {
-  const data = new Float32Array(count * n).fill(0.01);
-  const grad = new Float32Array(count * n);
-  fillGrad(grad);
-  return Array.from({ length: count }, (_, i) => {
-    const p = optim.param(data.subarray(i * n, (i + 1) * n));
-    p.grad = grad.subarray(i * n, (i + 1) * n);
-    return p;
-  });
-}
-
-const LAYOUTS = [
-  { name: '1000 tensors × 1000 (separate buffers)', make: () => separate(1000, 1000), elements: 1e6 },
-  { name: '1000 tensors × 1000 (data, grad as views of one buffer)', make: () => views(1000, 1000), elements: 1e6 },
-  { name: '1 tensor × 1e6', make: () => separate(1, 1e6), elements: 1e6 },
-];
 
 function stepTimes(backendName, log) {
   optim.setBackend(backendName);
@@ -189,6 +159,35 @@ function bfloat16Times(log) {
   return out;
 }
 
+/**
+ * The same layouts in a child process that steps nothing else (bench/layouts-fresh.js), ROUNDS
+ * times: per layout the median µs/step, and its ratio to one 1e6 tensor per round.
+ */
+function freshStepTimes(log) {
+  if (!optim.nativeAvailable()) return undefined;
+  const ROUNDS = 3;
+  const runs = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const child = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'layouts-fresh.js')], { encoding: 'utf8' });
+    if (child.status !== 0) return { skipped: `the child process failed (status ${child.status}, signal ${child.signal})` };
+    runs.push(JSON.parse(child.stdout));
+  }
+  const single = (run) => run.find((x) => x.layout.startsWith('1 tensor')).nsPerStep;
+  return {
+    rounds: ROUNDS,
+    rows: runs[0].map(({ layout }, i) => {
+      const row = {
+        layout,
+        nsPerStep: median(runs.map((run) => run[i].nsPerStep)),
+        ratio: median(runs.map((run) => run[i].nsPerStep / single(run))),
+        perRound: runs.map((run) => run[i].nsPerStep / single(run)),
+      };
+      log(`[optimizer] native, fresh process: ${layout}: ${(row.nsPerStep / 1e3).toFixed(1)} µs/step (${row.ratio.toFixed(2)}× one 1e6 tensor)`);
+      return row;
+    }),
+  };
+}
+
 function runOptimizerSuite(log) {
   const backends = optim.nativeAvailable() ? ['native', 'reference'] : ['reference'];
   const steps = {};
@@ -198,12 +197,13 @@ function runOptimizerSuite(log) {
     const single = steps[b].find((r) => r.layout.startsWith('1 tensor')).nsPerStep;
     ratios[b] = steps[b].filter((r) => !r.layout.startsWith('1 tensor')).map((r) => ({ layout: r.layout, ratio: r.nsPerStep / single }));
   }
+  const fresh = freshStepTimes(log);
   const handles = handleTimes(log);
   const fixed = fixedCosts(log);
   const nonFinite = nonFiniteTimes(log);
   const bfloat16 = bfloat16Times(log);
   optim.setBackend('auto');
-  return { steps, ratios, handles, fixed, nonFinite, bfloat16 };
+  return { steps, ratios, fresh, handles, fixed, nonFinite, bfloat16 };
 }
 
 module.exports = { runOptimizerSuite };

@@ -95,6 +95,7 @@ function optimizerSection(opt) {
     '',
     table(['ratio', ...backends], ratioRows),
     '',
+    ...freshRows(opt.fresh),
     ...(opt.handles.length
       ? [
           'The native kernel alone, `backend.step(ADAM_KERNEL, prepared, ...)` on the same 1e6 elements: a prepared handle checks each distinct ArrayBuffer at every step.',
@@ -106,6 +107,21 @@ function optimizerSection(opt) {
         ]
       : []),
   ].join('\n');
+}
+
+/** The native layouts again in a child process that stepped nothing else (bench/layouts-fresh.js). */
+function freshRows(fresh) {
+  if (!fresh) return [];
+  if (fresh.skipped) return [`In a process that stepped nothing else: not measured (${fresh.skipped}).`, ''];
+  return [
+    `Native, in a process that stepped nothing else (bench/layouts-fresh.js, as a training script with one optimizer; ${fresh.rounds} processes, medians). The rows above ran after every optimizer class and the kernel suites, where the per-param work of a step (reading each param and its state object) costs more.`,
+    '',
+    table(
+      ['layout', 'µs/step', '÷ 1 tensor × 1e6', 'per process'],
+      fresh.rows.map((r) => [r.layout, fmt(r.nsPerStep / 1e3), `${r.ratio.toFixed(2)}×`, r.perRound.map((x) => `${x.toFixed(2)}×`).join(', ')]),
+    ),
+    '',
+  ];
 }
 
 function fixedSection(fixed) {

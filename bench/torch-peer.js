@@ -11,12 +11,9 @@ const optim = require('../dist/index.js');
 const { loadNative } = require('../dist/backend/native.js');
 const { axpyProbe } = require('./cases.js');
 const { measureAll, gc } = require('./timing.js');
+const { fillGrad } = require('./layouts.js');
 
 const ADAM_STREAMS = 7;
-
-function fillGrad(g) {
-  for (let i = 0; i < g.length; i++) g[i] = (i & 1 ? 1e-2 : -1e-2) * (0.5 + (i % 97) / 97);
-}
 
 /** torch's rows, or `{ error }` when python3 or torch is missing or the script fails. */
 function torchRows(sizes, threads, log) {

@@ -18,7 +18,7 @@ ROUNDS = 7
 
 
 def grad_like_ours(n):
-    # bench/optimizer-suite.js fillGrad: (i odd ? 1e-2 : -1e-2) * (0.5 + (i % 97) / 97)
+    # bench/layouts.js fillGrad: (i odd ? 1e-2 : -1e-2) * (0.5 + (i % 97) / 97)
     i = torch.arange(n, dtype=torch.float64)
     sign = torch.where(i.remainder(2) == 1, 1e-2, -1e-2)
     return (sign * (0.5 + i.remainder(97) / 97)).to(torch.float32)
