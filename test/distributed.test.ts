@@ -224,10 +224,10 @@ describe('optim/distributed', () => {
   // dies between two, so the survivor is blocked in the next one waiting for its first hop.
   // 'exits' is process.exit(3) instead of SIGKILL: the victim ends through exit() with its group's
   // thread still in the collective (Node 20 runs no addon cleanup hook on process.exit).
-  // Not 'in flight' at the limit: a message of megabytes cut off halfway can leave a wait that
-  // Gloo's pair does not fail when the connection drops (reading its tcp/pair.cc, signalException
-  // does not reach an unbound buffer's op already being read or written): about 1 run in 20
-  // rejected only at the 2 s timeout (still 'lost', naming the rank), too close to the 2.5 s bound.
+  // 'In flight' at the limit is below, with a long timeout: a message of megabytes cut off
+  // halfway can leave a wait that Gloo's pair does not fail when the connection drops (in its
+  // tcp/pair.cc, signalException does not reach an unbound buffer's op already being read or
+  // written); the store's notice ends it (pgAbort).
   for (const [dtype, n, victim, how, when] of [
     ['f32', 1e5, 1, 'kill', 'inflight'], ['f64', 1e5, 0, 'kill', 'inflight'],
     ['f32', 1e5, 0, 'kill', 'waiting'], ['f64', 1e5, 1, 'kill', 'waiting'], ['f32', 2 ** 21, 1, 'kill', 'waiting'],
@@ -242,6 +242,34 @@ describe('optim/distributed', () => {
       // Both ranks were in the same (direct) all-reduce before the loss: its result was exact.
       expect(runs[1 - victim]!.out?.results?.warm, runs[1 - victim]!.stderr).toBe(-1);
       expectLost(runs, victim, how === 'kill' ? { signal: 'SIGKILL' } : { status: 3 });
+    }, 40_000);
+  }
+
+  it('2 ranks, direct allReduce at the 4 MiB limit (2^21 float32), rank 1 killed with its call in flight: the other rejects naming it at once, with a 20 s timeout', async () => {
+    if (!available) return expectUnavailable();
+    // Before pgAbort, about 1 run in 20 waited out the whole timeout here.
+    const env = { VICTIM: '1', DTYPE: 'f32', N: String(2 ** 21), HOW: 'kill', WHEN: 'inflight', OPTIM_DIST_TIMEOUT: '20000' };
+    const runs = await job('killedDirect', 2, () => env, 30_000);
+    expect(runs[0]!.out?.results?.warm, runs[0]!.stderr).toBe(-1);
+    expectLost(runs, 1, { signal: 'SIGKILL' });
+  }, 40_000);
+
+  // The store's notice ends a wait Gloo would leave to the timeout (pgAbort): the timeout here is
+  // 60 s, the bound 1 s after the notice.
+  for (const [n, path, when] of [[1e5, 'direct', 'waits'], [2 ** 22, "Gloo's ring", 'waits'], [1e5, 'direct', 'idle']] as const) {
+    const what = when === 'waits' ? `while rank 0's allReduce (${path}) waits for it` : 'before rank 0 calls allReduce';
+    it(`2 ranks, rank 1 alive but reported lost ${what}: the call rejects naming it at once, not at the 60 s timeout`, async () => {
+      if (!available) return expectUnavailable();
+      const runs = await job('abortWait', 2, () => ({ N: String(n), WHEN: when, OPTIM_DIST_TIMEOUT: '60000' }), 30_000);
+      const [r0, r1] = runs;
+      expect(r1!.out?.results?.idle, r1!.stderr).toBe(true);
+      expect(r0!.status, r0!.stderr).toBe(0);
+      const r = r0!.out!.results!;
+      expect(r.error, r0!.stderr).toMatchObject({ isDistributed: true, name: 'DistributedError', code: 'lost', lostRank: 1 });
+      expect(r.error.message).toMatch(/rank 1 was lost \(reported by the test\)/);
+      expect(r.ms).toBeLessThan(1000);
+      expect(r.later).toMatchObject({ threw: true, distributed: true, code: 'broken' });
+      expect(r0!.exitedAt - r.at).toBeLessThan(3000);
     }, 40_000);
   }
 

@@ -46,6 +46,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -334,6 +335,15 @@ struct Group {
   uint32_t tag = 1;
   std::string broken;  // why the group cannot be used any more
 
+  // A peer reported lost (pgAbort, from the store's notice on the main thread) while this
+  // thread waits on one of the unbound buffers below: the wait is ended at once. Gloo's pair
+  // fails a wait when its connection drops, except for a message it is halfway through reading
+  // or writing (its signalException does not reach that op), which then waited out the whole
+  // timeout. Guarded by abort_mu.
+  std::mutex abort_mu;
+  std::vector<gloo::transport::UnboundBuffer*> waiting;
+  std::string aborted;  // non-empty: why every wait, from now on, ends at once
+
   void run();
   void execute(Job* j);
   template <typename T>
@@ -346,6 +356,38 @@ struct Group {
 
 template <typename T>
 void direct_finish(Group* g, T* x, size_t n, int op);
+
+// Unbound buffers this thread is about to wait on, listed for pgAbort while they live.
+class Waits {
+ public:
+  Waits(Group* g, std::initializer_list<gloo::transport::UnboundBuffer*> bufs) : g_(g), n_(bufs.size()) {
+    std::lock_guard<std::mutex> lock(g_->abort_mu);
+    if (!g_->aborted.empty()) throw gloo::IoException(g_->aborted);
+    g_->waiting.insert(g_->waiting.end(), bufs.begin(), bufs.end());
+  }
+  ~Waits() {
+    std::lock_guard<std::mutex> lock(g_->abort_mu);
+    g_->waiting.resize(g_->waiting.size() - n_);
+  }
+  Waits(const Waits&) = delete;
+  Waits& operator=(const Waits&) = delete;
+
+  // A wait that pgAbort ended returns false: that is a loss, not a completion.
+  void recv(gloo::transport::UnboundBuffer* b) {
+    if (!b->waitRecv(nullptr, g_->timeout)) throw gloo::IoException(reason());
+  }
+  void send(gloo::transport::UnboundBuffer* b) {
+    if (!b->waitSend(nullptr, g_->timeout)) throw gloo::IoException(reason());
+  }
+
+ private:
+  std::string reason() {
+    std::lock_guard<std::mutex> lock(g_->abort_mu);
+    return g_->aborted;
+  }
+  Group* g_;
+  size_t n_;
+};
 
 void Group::run() {
   for (;;) {
@@ -393,6 +435,11 @@ void Group::execute(Job* j) {
       return;
     }
     if (!context) throw StoreError("ERR_OPTIM_DIST_BROKEN", "not connected");
+    {
+      // After a loss was reported nothing can complete; Gloo's ring waits could not be ended.
+      std::lock_guard<std::mutex> lock(abort_mu);
+      if (!aborted.empty()) throw gloo::IoException(aborted);
+    }
     // A direct all-reduce sends its first hop with the agreement (see check_agreement).
     const size_t elem = j->f64 ? sizeof(double) : sizeof(float);
     const bool direct = j->kind == Kind::AllReduce && use_direct(size, j->in_n, elem);
@@ -477,8 +524,9 @@ void Group::check_agreement(Job* j, const char* x, size_t elem) {
       }
       tb->send(r, slot, peer_index(rank, r) * tx_slot, bytes);
     }
-    for (int r = 1; r < size; r++) rb->waitRecv(timeout);
-    for (int r = 1; r < size; r++) tb->waitSend(timeout);
+    Waits waits(this, {rb.get(), tb.get()});
+    for (int r = 1; r < size; r++) waits.recv(rb.get());
+    for (int r = 1; r < size; r++) waits.send(tb.get());
     for (int r = 0; r < size; r++) {
       if (r != rank) std::memcpy(&all[size_t(r) * 4], &agree_rx[peer_index(rank, r) * rx_slot], kDescBytes);
     }
@@ -565,8 +613,9 @@ void direct_finish(Group* g, T* x, size_t n, int op) {
       if (r != me) xb->send(r, slot, lo(me) * sizeof(T), mine * sizeof(T)), sends++;
     }
   }
-  for (int i = 0; i < recvs; i++) xb->waitRecv(g->timeout);
-  for (int i = 0; i < sends; i++) xb->waitSend(g->timeout);
+  Waits waits(g, {xb.get()});
+  for (int i = 0; i < recvs; i++) waits.recv(xb.get());
+  for (int i = 0; i < sends; i++) waits.send(xb.get());
 }
 
 template <typename T>
@@ -726,10 +775,10 @@ bool read_int(napi_env env, napi_value v, const std::string& what, double lo, do
 // Marks the handles pgCreate makes, so no other object is ever taken for a group.
 const napi_type_tag kGroupTag = {0x6f7074696d2d6469ULL, 0x73742d67726f7570ULL};
 
-bool read_str(napi_env env, napi_value v, std::string* out) {
+bool read_str(napi_env env, napi_value v, std::string* out, const char* fn = "pgCreate") {
   size_t n = 0;
   if (napi_get_value_string_utf8(env, v, nullptr, 0, &n) != napi_ok) {
-    fail(env, type_error(env, "pgCreate: expected a string"));
+    fail(env, type_error(env, std::string(fn) + ": expected a string"));
     return false;
   }
   out->resize(n + 1);
@@ -873,6 +922,28 @@ napi_value PgCall(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+// pgAbort(handle, why): a peer was lost (the store said so). The wait the group's thread is in,
+// if it is on one of this module's own unbound buffers, ends now with why, and so does every later
+// call; a wait inside Gloo's ring ends at the timeout as before. Safe at any time.
+napi_value PgAbort(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 2) return throw_type(env, "pgAbort(handle, why)");
+  Group* g = read_group(env, argv[0]);
+  if (!g) return nullptr;
+  std::string why;
+  if (!read_str(env, argv[1], &why, "pgAbort")) return nullptr;
+  if (why.empty()) why = "a peer was lost";
+  std::lock_guard<std::mutex> lock(g->abort_mu);
+  if (g->aborted.empty()) g->aborted = why;
+  for (gloo::transport::UnboundBuffer* b : g->waiting) {
+    b->abortWaitRecv();
+    b->abortWaitSend();
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 namespace {
@@ -896,6 +967,7 @@ void RegisterDistributed(napi_env env, napi_value exports) {
       {"pgReduceScatter", nullptr, PgCall<int(Kind::ReduceScatter)>, nullptr, nullptr, nullptr, attr, nullptr},
       {"pgBarrier", nullptr, PgCall<int(Kind::Barrier)>, nullptr, nullptr, nullptr, attr, nullptr},
       {"pgDestroy", nullptr, PgCall<int(Kind::Stop)>, nullptr, nullptr, nullptr, attr, nullptr},
+      {"pgAbort", nullptr, PgAbort, nullptr, nullptr, nullptr, attr, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 }

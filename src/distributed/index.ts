@@ -28,6 +28,7 @@ interface DistributedAddon {
   pgReduceScatter(h: Handle, input: Floats, output: Floats, op: number): Promise<void>;
   pgBarrier(h: Handle): Promise<void>;
   pgDestroy(h: Handle): Promise<void>;
+  pgAbort(h: Handle, why: string): void;
 }
 
 const OPS: Record<ReduceOp, number> = { sum: 0, avg: 1, max: 2, min: 3 };
@@ -160,9 +161,14 @@ export class ProcessGroup {
   /** @internal */
   constructor(readonly rank: number, readonly worldSize: number, readonly timeoutMs: number) {}
 
-  /** @internal A rank disappeared (told by the store). */
+  /**
+   * @internal A rank disappeared (told by the store). The call in flight, if it waits on that rank,
+   * is ended now rather than at the timeout (pgAbort: Gloo does not fail a wait whose message the
+   * connection dropped halfway through), and so is every later call.
+   */
   noteLost(rank: number, why: string): void {
     if (!this.lost.has(rank)) this.lost.set(rank, why);
+    if (this.handle !== undefined && !this.destroyed) addon().pgAbort(this.handle, `rank ${rank} was reported lost while this rank waited for it`);
     const w = this.lostWaiters;
     this.lostWaiters = [];
     for (const f of w) f();
