@@ -3,7 +3,8 @@
  * distributed-rank.js, one per rank) on loopback, each with a fresh port: every collective's
  * result exactly, calls that do not match across ranks, refusals, destroy(), rendezvous refusals,
  * a rank killed in the middle of an all-reduce (timeout 2 s; Gloo's ring, and the direct path of 2
- * ranks, a rank killed or exiting), data-parallel training with
+ * ranks, a rank killed or exiting; the store's notice ending a wait Gloo would leave to the
+ * timeout), data-parallel training with
  * DistributedOptimizer and ZeroRedundancyOptimizer against one process (softmax regression on
  * synthetic data among it), non-finite gradients on one rank, the optim-run launcher, and a job
  * that loses a rank mid-training and resumes from its checkpoint (test/fixtures/distributed-ckpt.js).
