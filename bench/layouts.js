@@ -35,4 +35,7 @@ const LAYOUTS = [
   { name: '1 tensor × 1e6', make: () => separate(1, 1e6), elements: 1e6 },
 ];
 
-module.exports = { fillGrad, separate, views, LAYOUTS };
+/** Whether a layout is the single tensor the others are compared with. */
+const isOneTensor = (layout) => layout === LAYOUTS[LAYOUTS.length - 1].name;
+
+module.exports = { fillGrad, LAYOUTS, isOneTensor };

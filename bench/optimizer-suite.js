@@ -8,7 +8,7 @@ const { loadNative } = require('../dist/backend/native.js');
 const { CHECK_FINITE, CHECK_ONLY } = require('../dist/backend/types.js');
 const { lastCall } = require('./cases.js');
 const { measure, measureAll, median, gc } = require('./timing.js');
-const { fillGrad, LAYOUTS } = require('./layouts.js');
+const { fillGrad, LAYOUTS, isOneTensor } = require('./layouts.js');
 
 /** The kernel call `new Adam(params, { lr: 1e-3 })` makes at its 10th step: kernel, flags, scalars. */
 const ADAM = lastCall(optim.Adam, { lr: 1e-3 });
@@ -172,7 +172,7 @@ function freshStepTimes(log) {
     if (child.status !== 0) return { skipped: `the child process failed (status ${child.status}, signal ${child.signal})` };
     runs.push(JSON.parse(child.stdout));
   }
-  const single = (run) => run.find((x) => x.layout.startsWith('1 tensor')).nsPerStep;
+  const single = (run) => run.find((x) => isOneTensor(x.layout)).nsPerStep;
   return {
     rounds: ROUNDS,
     rows: runs[0].map(({ layout }, i) => {
@@ -194,8 +194,8 @@ function runOptimizerSuite(log) {
   for (const b of backends) steps[b] = stepTimes(b, log);
   const ratios = {};
   for (const b of backends) {
-    const single = steps[b].find((r) => r.layout.startsWith('1 tensor')).nsPerStep;
-    ratios[b] = steps[b].filter((r) => !r.layout.startsWith('1 tensor')).map((r) => ({ layout: r.layout, ratio: r.nsPerStep / single }));
+    const single = steps[b].find((r) => isOneTensor(r.layout)).nsPerStep;
+    ratios[b] = steps[b].filter((r) => !isOneTensor(r.layout)).map((r) => ({ layout: r.layout, ratio: r.nsPerStep / single }));
   }
   const fresh = freshStepTimes(log);
   const handles = handleTimes(log);

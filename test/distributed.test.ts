@@ -248,7 +248,7 @@ describe('optim/distributed', () => {
 
   it('2 ranks, direct allReduce at the 4 MiB limit (2^21 float32), rank 1 killed with its call in flight: the other rejects naming it at once, with a 20 s timeout', async () => {
     if (!available) return expectUnavailable();
-    // Before pgAbort, about 1 run in 20 waited out the whole timeout here.
+    // Before pgAbort, 3 runs of 25 waited out the whole timeout here.
     const env = { VICTIM: '1', DTYPE: 'f32', N: String(2 ** 21), HOW: 'kill', WHEN: 'inflight', OPTIM_DIST_TIMEOUT: '20000' };
     const runs = await job('killedDirect', 2, () => env, 30_000);
     expect(runs[0]!.out?.results?.warm, runs[0]!.stderr).toBe(-1);

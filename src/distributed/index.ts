@@ -168,7 +168,7 @@ export class ProcessGroup {
    */
   noteLost(rank: number, why: string): void {
     if (!this.lost.has(rank)) this.lost.set(rank, why);
-    if (this.handle !== undefined && !this.destroyed) addon().pgAbort(this.handle, `rank ${rank} was reported lost while this rank waited for it`);
+    if (this.handle !== undefined && !this.destroyed) addon().pgAbort(this.handle, `rank ${rank} was reported lost`);
     const w = this.lostWaiters;
     this.lostWaiters = [];
     for (const f of w) f();
